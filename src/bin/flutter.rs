@@ -1,0 +1,154 @@
+//! The `flutter` command: `flutter [OPTIONS] SCRIPT`. A thin layer over
+//! `Config` and `Server`; every option comes from `config::OPTIONS`.
+
+use clap::{Arg, ArgAction, Command};
+use flutter::config::{Kind, OPTIONS};
+use flutter::{Config, Server};
+use std::process::ExitCode;
+
+fn command() -> Command {
+    let mut cmd = Command::new("flutter")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Serve HTTP with request handlers written in Lua")
+        .arg(
+            Arg::new("script")
+                .value_name("SCRIPT")
+                .required(true)
+                .help("the Lua script: it returns a handler function or defines onRequest(req)"),
+        );
+    for spec in OPTIONS {
+        let long: &'static str = Box::leak(spec.name.replace('_', "-").into_boxed_str());
+        let mut arg = Arg::new(spec.name).long(long).help(spec.help);
+        arg = match spec.kind {
+            Kind::Flag => arg
+                .num_args(0..=1)
+                .default_missing_value("true")
+                .require_equals(true)
+                .value_name("BOOL"),
+            Kind::Address => arg.action(ArgAction::Append).value_name("ADDR"),
+            Kind::Count => arg.value_name("N"),
+            Kind::Seconds => arg.value_name("SECONDS"),
+            Kind::Text => arg.value_name("VALUE"),
+        };
+        cmd = cmd.arg(arg);
+    }
+    cmd
+}
+
+fn config_from_args() -> Result<Config, String> {
+    let matches = command().get_matches();
+    let mut config = Config::new();
+    for spec in OPTIONS {
+        if let Some(values) = matches.get_many::<String>(spec.name) {
+            for v in values {
+                config.set(spec.name, v).map_err(|e| {
+                    e.to_string().replace(
+                        &format!("option {}", spec.name),
+                        &format!("option --{}", spec.name.replace('_', "-")),
+                    )
+                })?;
+            }
+        }
+    }
+    let script = matches
+        .get_one::<String>("script")
+        .expect("required by clap");
+    let path = std::path::Path::new(script);
+    if let Err(e) = std::fs::File::open(path) {
+        return Err(format!("cannot read script {script}: {e}"));
+    }
+    config.set_script_path(path);
+    Ok(config)
+}
+
+/// Blocks the stop and reload signals in every thread; a dedicated thread takes them with sigwait.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local set; pthread_sigmask affects this thread
+    // and, since it runs before any other thread starts, every worker.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_signal(set: &libc::sigset_t) -> libc::c_int {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: set is a valid, initialised signal set.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}
+
+/// Lets a worker keep as many connections as the hard limit on open files allows.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let config = match config_from_args() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("flutter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    raise_fd_limit();
+    let signals = block_signals();
+    let mut server = match Server::start(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("flutter: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for addr in server.local_addrs() {
+        let shown = if addr.ip().is_unspecified() {
+            format!("localhost:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
+        println!("flutter: serving http://{shown}/");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    let handle = server.handle();
+    std::thread::spawn(move || {
+        let mut stopping = false;
+        loop {
+            match wait_signal(&signals) {
+                libc::SIGHUP => {
+                    flutter::log::info("SIGHUP: reloading the script");
+                    handle.reload();
+                }
+                _ if stopping => {
+                    flutter::log::warn("second stop signal: exiting now");
+                    std::process::exit(1);
+                }
+                sig => {
+                    let name = if sig == libc::SIGINT {
+                        "SIGINT"
+                    } else {
+                        "SIGTERM"
+                    };
+                    flutter::log::info(&format!("{name}: stopping gracefully"));
+                    stopping = true;
+                    handle.stop();
+                }
+            }
+        }
+    });
+    server.wait();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,80 @@
+//! The request and response as the handler layer sees them, whatever the
+//! protocol (HTTP/1.x now; HTTPS and HTTP/2 plug in below these types).
+
+use crate::body::SharedBody;
+use std::net::SocketAddr;
+
+pub struct Request {
+    pub method: String,
+    /// The request-target as sent.
+    pub target: String,
+    /// The path, still percent-encoded.
+    pub path: String,
+    /// The query string without `?`.
+    pub query: String,
+    /// "1.0", "1.1" or "2".
+    pub version: &'static str,
+    /// Lower-case names, byte-exact values, in the order received.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub remote: SocketAddr,
+    pub scheme: &'static str,
+    /// Unique within the process.
+    pub id: u64,
+    pub body: SharedBody,
+}
+
+impl Request {
+    /// The first value of a header (name in lower case).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+pub enum ResponseBody {
+    /// The whole body.
+    Full(Vec<u8>),
+    /// Chunks follow as the handler produces them.
+    Stream,
+}
+
+pub struct Response {
+    pub status: u16,
+    /// Validated names (tokens, any case) and values (no CR, LF or NUL).
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: ResponseBody,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), content_type.as_bytes().to_vec())],
+            body: ResponseBody::Full(body),
+        }
+    }
+
+    /// The generic page for an error status.
+    pub fn error(status: u16, detail: Option<&str>) -> Response {
+        Response::new(
+            status,
+            "text/html; charset=utf-8",
+            super::status::error_page(status, detail),
+        )
+    }
+}
+
+/// Whether `name` is a valid header field name (an RFC 9110 token).
+pub fn is_token(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Whether `value` can be sent as a header field value without changing the framing.
+pub fn is_field_value(value: &[u8]) -> bool {
+    value.iter().all(|&b| b != b'\r' && b != b'\n' && b != 0)
+}

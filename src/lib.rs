@@ -1,0 +1,15 @@
+//! flutter: an HTTP server whose request handlers are Lua scripts.
+//! See DESIGN.md for the layering: server -> worker -> http | lua.
+
+pub mod body;
+pub mod config;
+pub mod escape;
+pub mod form;
+pub mod http;
+pub mod log;
+pub mod lua;
+pub mod server;
+pub mod worker;
+
+pub use config::Config;
+pub use server::{Server, StartError};

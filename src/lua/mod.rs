@@ -1,0 +1,362 @@
+//! The Lua side: one [`Runtime`] (a Lua state with the script loaded) per
+//! worker, and one [`Task`] (a coroutine) per request. A task runs until it
+//! finishes or yields an operation the worker must wait for ([`Op`]); the
+//! worker resumes it when that operation can go on. Lua never touches sockets.
+
+pub mod json;
+pub mod library;
+pub mod request;
+pub mod response;
+
+use crate::config::Script;
+use crate::http::message::{Request, Response};
+use mlua::{
+    Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Thread,
+    Value, VmState,
+};
+use request::{BodyCtx, BodyHandle};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+const PRELUDE: &str = include_str!("prelude.lua");
+/// The CPU budget is checked every this many Lua instructions.
+const HOOK_EVERY: u32 = 1000;
+
+// Distinct addresses identify the prelude's yields and failures.
+static YIELD_TOKEN: u8 = 0;
+static FAIL_TOKEN: u8 = 0;
+
+fn token(t: &'static u8) -> LightUserData {
+    LightUserData(t as *const u8 as *mut std::ffi::c_void)
+}
+
+fn is_token(v: Option<&Value>, t: &'static u8) -> bool {
+    matches!(v, Some(Value::LightUserData(p)) if p.0 == token(t).0)
+}
+
+pub struct Settings {
+    pub dev: bool,
+    pub memory_limit: usize,
+    pub instruction_limit: u64,
+}
+
+/// What a task waits for before it can go on.
+pub enum Op {
+    Sleep(Duration),
+    /// More body bytes (`req:read`).
+    Read,
+    /// The complete body.
+    Body,
+    /// Room in the output for this chunk of a streamed body (already queued by the caller).
+    Write(Vec<u8>),
+}
+
+pub enum Step {
+    Wait(Op),
+    /// A streamed response: send this head, then resume for the chunks.
+    Head(Response),
+    /// Finished: the response, or None after a streamed body ended.
+    Done(Option<Response>),
+    Failed(Failure),
+}
+
+pub struct Failure {
+    pub status: u16,
+    /// One line for the error log.
+    pub message: String,
+    /// The traceback, for the log and (in dev mode) the error page.
+    pub traceback: Option<String>,
+}
+
+pub struct Task {
+    thread: Thread,
+    start: Option<(Table, BodyHandle)>,
+    budget: i64,
+    body: Rc<BodyCtx>,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        // Uploaded files of the request are removed with it.
+        self.body.parts.borrow_mut().clear();
+    }
+}
+
+pub struct Runtime {
+    lua: Lua,
+    run: Function,
+    handler: Function,
+    http_error_mt: Table,
+    budget: Rc<Cell<i64>>,
+    exceeded: Rc<Cell<u32>>,
+    instruction_limit: u64,
+    memory_limit: usize,
+    /// Set when the state ran out of memory; the worker replaces it.
+    exhausted: Cell<bool>,
+}
+
+impl Runtime {
+    /// Creates a Lua state, loads the library and the script, and finds the handler.
+    /// The error names the file and line for a script that does not load.
+    pub fn load(script: &Script, settings: &Settings) -> Result<Runtime, String> {
+        // The scripts are the operator's own code, so they get the whole standard
+        // library, `debug` included (the prelude needs debug.traceback).
+        // SAFETY: mlua calls the debug library unsafe because debug functions can
+        // break its userdata invariants; the script is trusted like any handler code.
+        let lua =
+            unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
+        let (name, code) = match script {
+            Script::Path(path) => {
+                let code = std::fs::read(path)
+                    .map_err(|e| format!("cannot read script {}: {e}", path.display()))?;
+                (format!("@{}", path.display()), code)
+            }
+            Script::Source { name, code } => (format!("@{name}"), code.clone().into_bytes()),
+        };
+        let rt = Runtime::prepare(lua, settings).map_err(|e| format!("cannot set up Lua: {e}"))?;
+        rt.budget.set(rt.instruction_limit as i64);
+        let loaded: Value = rt
+            .lua
+            .load(&code)
+            .set_name(name.clone())
+            .eval()
+            .map_err(|e| script_error(&e))?;
+        let handler = match loaded {
+            Value::Function(f) => f,
+            _ => match rt.lua.globals().get::<Value>("onRequest") {
+                Ok(Value::Function(f)) => f,
+                _ => {
+                    return Err(format!(
+                        "{}: the script must return a handler function or define onRequest(req)",
+                        name.trim_start_matches('@')
+                    ))
+                }
+            },
+        };
+        Ok(Runtime { handler, ..rt })
+    }
+
+    /// A state with the library, the prelude and the CPU budget hook; the handler is set later.
+    fn prepare(lua: Lua, settings: &Settings) -> mlua::Result<Runtime> {
+        let flutter = library::create(&lua)?;
+        let natives = lua.create_table()?;
+        request::natives(&lua, &natives)?;
+        let (run, additions, http_error_mt): (Function, Table, Table) = lua
+            .load(PRELUDE)
+            .set_name("=flutter")
+            .call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), natives))?;
+        for pair in additions.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            flutter.raw_set(k, v)?;
+        }
+        let loaded: Table = lua.globals().get::<Table>("package")?.get("loaded")?;
+        loaded.raw_set("flutter", &flutter)?;
+        lua.globals().raw_set("flutter", &flutter)?;
+
+        let budget = Rc::new(Cell::new(i64::MAX));
+        let exceeded = Rc::new(Cell::new(0u32));
+        if settings.instruction_limit > 0 {
+            let (b, x) = (budget.clone(), exceeded.clone());
+            lua.set_global_hook(
+                HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+                move |_, _| {
+                    let left = b.get() - i64::from(HOOK_EVERY);
+                    b.set(left);
+                    if left > 0 {
+                        return Ok(VmState::Continue);
+                    }
+                    // Yielding cannot be caught by the script's pcall; where a yield is
+                    // impossible (inside a C call) the next check raises an error instead.
+                    let n = x.get() + 1;
+                    x.set(n);
+                    if n % 2 == 1 {
+                        Ok(VmState::Yield)
+                    } else {
+                        Err(mlua::Error::runtime(
+                            "request exceeded lua_instruction_limit",
+                        ))
+                    }
+                },
+            )?;
+        }
+        if settings.memory_limit > 0 {
+            lua.set_memory_limit(settings.memory_limit)?;
+        }
+        let handler = run.clone();
+        Ok(Runtime {
+            lua,
+            run,
+            handler,
+            http_error_mt,
+            budget,
+            exceeded,
+            instruction_limit: if settings.instruction_limit == 0 {
+                i64::MAX as u64
+            } else {
+                settings.instruction_limit
+            },
+            memory_limit: settings.memory_limit,
+            exhausted: Cell::new(false),
+        })
+    }
+
+    /// Whether the state ran out of memory and must be replaced.
+    pub fn is_exhausted(&self) -> bool {
+        self.exhausted.get()
+    }
+
+    /// Starts the handler for a request (it runs at the first [`Runtime::resume`]).
+    pub fn start(&self, req: &Request) -> Result<Task, Failure> {
+        let internal = |e: mlua::Error| self.failure(500, e.to_string(), None);
+        let (table, handle) = request::build(&self.lua, req).map_err(internal)?;
+        if req.body.borrow().complete {
+            if let Err(e) = request::fill(&self.lua, &table, &handle) {
+                return Err(self.failure(e.status, e.message, None));
+            }
+        }
+        let thread = self.lua.create_thread(self.run.clone()).map_err(internal)?;
+        Ok(Task {
+            thread,
+            body: handle.0.clone(),
+            start: Some((table, handle)),
+            budget: self.instruction_limit as i64,
+        })
+    }
+
+    pub fn resume(&self, task: &mut Task) -> Step {
+        self.budget.set(task.budget);
+        self.exceeded.set(0);
+        let result = match task.start.take() {
+            Some((req, handle)) => {
+                task.thread
+                    .resume::<MultiValue>((self.handler.clone(), req, handle))
+            }
+            None => task.thread.resume::<MultiValue>(()),
+        };
+        task.budget = self.budget.get();
+        if self.exceeded.get() > 0 {
+            return Step::Failed(self.failure(
+                500,
+                "request exceeded lua_instruction_limit".into(),
+                None,
+            ));
+        }
+        let values = match result {
+            Ok(v) => v,
+            Err(e) => return Step::Failed(self.failure(500, e.to_string(), None)),
+        };
+        let finished = !task.thread.is_resumable();
+        if !finished {
+            return self.yielded(&values);
+        }
+        if is_token(values.front(), &FAIL_TOKEN) {
+            return Step::Failed(self.error_value(values.get(1)));
+        }
+        match values.into_iter().next() {
+            None => Step::Done(None),
+            Some(v) => match response::convert(v) {
+                Ok(r) => Step::Done(Some(r)),
+                Err(e) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
+            },
+        }
+    }
+
+    fn yielded(&self, values: &MultiValue) -> Step {
+        if !is_token(values.front(), &YIELD_TOKEN) {
+            return Step::Failed(self.failure(
+                500,
+                "the handler yielded outside a flutter operation (coroutine.yield at its top level)".into(),
+                None,
+            ));
+        }
+        let op = match values.get(1) {
+            Some(Value::Integer(i)) => *i,
+            _ => 0,
+        };
+        let arg = values.get(2);
+        match op {
+            1 => {
+                let secs = match arg {
+                    Some(Value::Integer(i)) => *i as f64,
+                    Some(Value::Number(n)) => *n,
+                    _ => 0.0,
+                };
+                Step::Wait(Op::Sleep(Duration::from_secs_f64(secs.clamp(0.0, 1e9))))
+            }
+            2 => Step::Wait(Op::Read),
+            3 => Step::Wait(Op::Body),
+            4 => match arg.cloned().map(response::convert) {
+                Some(Ok(r)) => Step::Head(r),
+                Some(Err(e)) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
+                None => Step::Failed(self.failure(500, "bad response".into(), None)),
+            },
+            5 => match arg {
+                Some(Value::String(s)) => Step::Wait(Op::Write(s.as_bytes().to_vec())),
+                Some(Value::Integer(_) | Value::Number(_)) => Step::Wait(Op::Write(
+                    self.lua
+                        .coerce_string(arg.cloned().unwrap_or(Value::Nil))
+                        .ok()
+                        .flatten()
+                        .map(|s| s.as_bytes().to_vec())
+                        .unwrap_or_default(),
+                )),
+                Some(other) => Step::Failed(self.failure(
+                    500,
+                    format!(
+                        "a streamed body function returned a {}; return strings, then nil",
+                        other.type_name()
+                    ),
+                    None,
+                )),
+                None => Step::Done(None),
+            },
+            _ => Step::Failed(self.failure(500, "unknown operation yielded".into(), None)),
+        }
+    }
+
+    /// The failure for what the prelude's error handler returned.
+    fn error_value(&self, v: Option<&Value>) -> Failure {
+        match v {
+            Some(Value::Table(t))
+                if t.metatable()
+                    .is_some_and(|m| m.to_pointer() == self.http_error_mt.to_pointer()) =>
+            {
+                let status = t.raw_get::<u16>("status").unwrap_or(500);
+                let message = t.raw_get::<String>("message").unwrap_or_default();
+                self.failure(status, message, None)
+            }
+            Some(Value::String(s)) => {
+                let text = s.to_string_lossy();
+                let first = text.lines().next().unwrap_or_default().to_string();
+                self.failure(500, first, Some(text))
+            }
+            _ => self.failure(500, "the handler failed".into(), None),
+        }
+    }
+
+    fn failure(&self, status: u16, message: String, traceback: Option<String>) -> Failure {
+        if message.contains("not enough memory") && self.memory_limit > 0 {
+            self.exhausted.set(true);
+        }
+        Failure {
+            status,
+            message,
+            traceback,
+        }
+    }
+
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+}
+
+/// A script's load error as `file:line: message`.
+fn script_error(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, traceback } => format!("{cause}\n{traceback}"),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,90 @@
+-- The part of the request runner written in Lua: what must be able to yield
+-- (waiting for the body, sleeping, streaming) lives here, the rest in Rust.
+-- Called once per Lua state with the yield token, the failure token and the
+-- native functions; returns the runner and the library functions it adds.
+local TOKEN, FAIL, native = ...
+local yield, xpcall, traceback = coroutine.yield, xpcall, debug.traceback
+local type, getmetatable, setmetatable, rawget, tostring = type, getmetatable, setmetatable, rawget, tostring
+
+-- Operation codes understood by the worker (see lua/mod.rs).
+local SLEEP, READ, BODY, HEAD, WRITE = 1, 2, 3, 4, 5
+
+local body_read, body_complete, body_fill = native.body_read, native.body_complete, native.body_fill
+local http_error_mt = {}
+
+-- Raises an error answered with `status` (a malformed or failed body).
+local function check(ok, status, message)
+  if ok == nil and status ~= nil then
+    error(setmetatable({ status = status, message = message }, http_error_mt), 0)
+  end
+  return ok
+end
+
+-- req -> its body handle; weak so a request's table can be collected.
+local bodies = setmetatable({}, { __mode = "k" })
+
+local methods = {}
+
+-- Up to n bytes of the body (default 64 KiB), waiting for them to arrive; nil at its end.
+function methods.read(req, n)
+  local b = bodies[req]
+  if b == nil then return nil end
+  while true do
+    local chunk = check(body_read(b, n))
+    if chunk ~= false then return chunk end
+    yield(TOKEN, READ)
+  end
+end
+
+local lazy = { body = true, form = true, json = true, files = true, body_path = true }
+
+local req_mt = {
+  __index = function(req, k)
+    local m = methods[k]
+    if m ~= nil then return m end
+    if lazy[k] then
+      local b = bodies[req]
+      if b == nil then return nil end
+      bodies[req] = nil
+      while not check(body_complete(b)) do yield(TOKEN, BODY) end
+      check(body_fill(req, b))
+      return rawget(req, k)
+    end
+  end,
+}
+
+local function on_error(e)
+  if getmetatable(e) == http_error_mt then return e end
+  if type(e) ~= "string" then e = tostring(e) end
+  return traceback(e, 2)
+end
+
+local function run(handler, req, body)
+  if body ~= nil then bodies[req] = body end
+  setmetatable(req, req_mt)
+  local ok, res = xpcall(handler, on_error, req)
+  if not ok then return FAIL, res end
+  if type(res) == "table" and type(res.body) == "function" then
+    yield(TOKEN, HEAD, res)
+    local produce = res.body
+    while true do
+      local ok2, chunk = xpcall(produce, on_error)
+      if not ok2 then return FAIL, chunk end
+      if chunk == nil then return end
+      yield(TOKEN, WRITE, chunk)
+    end
+  end
+  return res
+end
+
+local library = {}
+
+-- Suspends the calling request for `seconds`; other requests go on meanwhile.
+function library.sleep(seconds)
+  if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 then
+    error("flutter.sleep: expected a number of seconds >= 0, got " .. tostring(seconds), 2)
+  end
+  yield(TOKEN, SLEEP, seconds)
+end
+
+return run, library, http_error_mt

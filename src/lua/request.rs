@@ -1,0 +1,306 @@
+//! The `req` table a handler receives, and the native functions behind its
+//! body fields. Everything from the wire reaches Lua as byte strings, as sent;
+//! nothing from the wire is ever evaluated.
+
+use crate::body::SharedBody;
+use crate::escape::percent_decode;
+use crate::form::{cookie, multipart, urlencoded};
+use crate::http::message::Request;
+use mlua::{AnyUserData, IntoLuaMulti, Lua, Table, UserData, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Largest number of parts a multipart body may have.
+const MAX_PARTS: usize = 1000;
+/// Largest header block of one multipart part.
+const MAX_PART_HEADER_BYTES: usize = 16 << 10;
+/// Default size of one `req:read()`.
+const DEFAULT_READ: usize = 64 << 10;
+
+/// The body of one request as Lua holds it. Uploaded files spooled by the
+/// multipart parser live here and are removed when the request ends.
+pub struct BodyCtx {
+    pub body: SharedBody,
+    pub parts: RefCell<Vec<multipart::Part>>,
+}
+
+/// The userdata handle the prelude keeps per request.
+#[derive(Clone)]
+pub struct BodyHandle(pub Rc<BodyCtx>);
+
+impl UserData for BodyHandle {}
+
+/// A request failure answered with a status other than 500 (a malformed body).
+pub struct BadBody {
+    pub status: u16,
+    pub message: String,
+}
+
+impl BadBody {
+    fn new(status: u16, message: impl Into<String>) -> BadBody {
+        BadBody {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<mlua::Error> for BadBody {
+    fn from(e: mlua::Error) -> BadBody {
+        BadBody::new(500, e.to_string())
+    }
+}
+
+impl From<std::io::Error> for BadBody {
+    fn from(e: std::io::Error) -> BadBody {
+        BadBody::new(500, format!("cannot read the spooled request body: {e}"))
+    }
+}
+
+/// Sets `t[k] = v`, turning repeated keys into arrays of values in order.
+fn add_multi(lua: &Lua, t: &Table, k: &[u8], v: Value) -> mlua::Result<()> {
+    let key = lua.create_string(k)?;
+    match t.raw_get::<Value>(&key)? {
+        Value::Nil => t.raw_set(key, v),
+        // Already a list of values (a file's table has no [1]).
+        Value::Table(list) if list.raw_len() > 0 => list.raw_push(v),
+        first => {
+            let arr = lua.create_sequence_from([first, v])?;
+            t.raw_set(key, arr)
+        }
+    }
+}
+
+fn pairs_table(lua: &Lua, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, pairs.len())?;
+    for (k, v) in pairs {
+        add_multi(lua, &t, &k, Value::String(lua.create_string(&v)?))?;
+    }
+    Ok(t)
+}
+
+/// Builds `req` for a request. The body fields are filled now when the whole
+/// body is here, else on first use (see the prelude).
+pub fn build(lua: &Lua, req: &Request) -> mlua::Result<(Table, BodyHandle)> {
+    let t = lua.create_table_with_capacity(0, 20)?;
+    t.raw_set("method", req.method.as_str())?;
+    t.raw_set(
+        "path",
+        lua.create_string(percent_decode(req.path.as_bytes(), false))?,
+    )?;
+    t.raw_set("query", req.query.as_str())?;
+    t.raw_set("uri", req.target.as_str())?;
+    t.raw_set(
+        "args",
+        pairs_table(lua, urlencoded::parse(req.query.as_bytes()))?,
+    )?;
+    t.raw_set("version", req.version)?;
+    t.raw_set("scheme", req.scheme)?;
+    t.raw_set("remote_addr", req.remote.ip().to_string())?;
+    t.raw_set("remote_port", req.remote.port())?;
+    t.raw_set("id", req.id)?;
+
+    let headers = lua.create_table_with_capacity(0, req.headers.len())?;
+    let mut cookies = Vec::new();
+    for (name, value) in &req.headers {
+        if name == "cookie" {
+            cookies.extend(cookie::parse(value));
+        }
+        // Repeated fields are combined as RFC 9110 §5.3 allows; cookies with "; ".
+        match headers.raw_get::<Option<mlua::LuaString>>(name.as_str())? {
+            None => headers.raw_set(name.as_str(), lua.create_string(value)?)?,
+            Some(prev) => {
+                let sep: &[u8] = if name == "cookie" { b"; " } else { b", " };
+                let joined = [&prev.as_bytes()[..], sep, value].concat();
+                headers.raw_set(name.as_str(), lua.create_string(joined)?)?;
+            }
+        }
+    }
+    t.raw_set("headers", headers)?;
+    let cookie_table = lua.create_table_with_capacity(0, cookies.len())?;
+    for (k, v) in cookies {
+        // The first of several cookies with one name wins (RFC 6265 orders them most specific first).
+        if cookie_table
+            .raw_get::<Value>(lua.create_string(&k)?)?
+            .is_nil()
+        {
+            cookie_table.raw_set(lua.create_string(&k)?, lua.create_string(&v)?)?;
+        }
+    }
+    t.raw_set("cookies", cookie_table)?;
+
+    let handle = BodyHandle(Rc::new(BodyCtx {
+        body: req.body.clone(),
+        parts: RefCell::new(Vec::new()),
+    }));
+    Ok((t, handle))
+}
+
+fn content_type(req: &Table) -> mlua::Result<Vec<u8>> {
+    let headers: Table = req.raw_get("headers")?;
+    Ok(headers
+        .raw_get::<Option<mlua::LuaString>>("content-type")?
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_default())
+}
+
+fn media_type_is(ct: &[u8], want: &str) -> bool {
+    let main = ct.split(|&b| b == b';').next().unwrap_or_default();
+    main.trim_ascii().eq_ignore_ascii_case(want.as_bytes())
+}
+
+fn is_json(ct: &[u8]) -> bool {
+    let main = ct
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    main.eq_ignore_ascii_case(b"application/json")
+        || (main.len() > 5 && main[main.len() - 5..].eq_ignore_ascii_case(b"+json"))
+}
+
+/// Sets `body`, `body_path`, `form`, `files` and `json` on `req` from a complete body.
+/// A malformed form or JSON body raises an error answered with 400.
+pub fn fill(lua: &Lua, req: &Table, handle: &BodyHandle) -> Result<(), BadBody> {
+    let ct = content_type(req)?;
+    let ctx = &handle.0;
+    let mut body = ctx.body.borrow_mut();
+    if let Some(path) = body.spool_path() {
+        req.raw_set("body_path", path.to_string_lossy().as_ref())?;
+    }
+    let form = lua.create_table()?;
+    if media_type_is(&ct, "multipart/form-data") {
+        let boundary = multipart::boundary(&ct)
+            .ok_or_else(|| BadBody::new(400, "multipart body without a valid boundary"))?;
+        let mut parser = multipart::MultipartParser::new(
+            &boundary,
+            multipart::Limits {
+                max_parts: MAX_PARTS,
+                max_part_header_bytes: MAX_PART_HEADER_BYTES,
+                spool_threshold: 64 << 10,
+                spool_dir: body.temp_dir().to_path_buf(),
+            },
+        );
+        let mut failure = None;
+        body.for_each_chunk(|chunk| match parser.feed(chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                failure = Some(e.reason);
+                false
+            }
+        })?;
+        if let Some(reason) = failure {
+            return Err(BadBody::new(
+                400,
+                format!("malformed multipart body: {reason}"),
+            ));
+        }
+        let parts = parser
+            .finish()
+            .map_err(|e| BadBody::new(400, format!("malformed multipart body: {}", e.reason)))?;
+        let files = lua.create_table()?;
+        for part in &parts {
+            let value = match (&part.filename, &part.data) {
+                (None, multipart::PartData::Memory(data)) => {
+                    Value::String(lua.create_string(data)?)
+                }
+                (filename, data) => {
+                    let f = lua.create_table()?;
+                    if let Some(name) = filename {
+                        f.raw_set("name", lua.create_string(name)?)?;
+                    }
+                    if let Some(t) = &part.content_type {
+                        f.raw_set("type", lua.create_string(t)?)?;
+                    }
+                    match data {
+                        multipart::PartData::Memory(d) => {
+                            f.raw_set("size", d.len())?;
+                            f.raw_set("data", lua.create_string(d)?)?;
+                        }
+                        multipart::PartData::File { path, size } => {
+                            f.raw_set("size", *size)?;
+                            f.raw_set("path", path.to_string_lossy().as_ref())?;
+                        }
+                    }
+                    add_multi(lua, &files, &part.name, Value::Table(f.clone()))?;
+                    Value::Table(f)
+                }
+            };
+            add_multi(lua, &form, &part.name, value)?;
+        }
+        req.raw_set("files", files)?;
+        ctx.parts.borrow_mut().extend(parts);
+    } else if media_type_is(&ct, "application/x-www-form-urlencoded") {
+        let bytes = body.to_bytes()?;
+        for (k, v) in urlencoded::parse(&bytes) {
+            add_multi(lua, &form, &k, Value::String(lua.create_string(&v)?))?;
+        }
+    }
+    req.raw_set("form", form)?;
+    if body.in_memory().is_some() || body.received <= 64 << 20 {
+        let bytes = match body.in_memory() {
+            Some(b) => lua.create_string(b)?,
+            None => lua.create_string(body.to_bytes()?)?,
+        };
+        if is_json(&ct) && !bytes.as_bytes().is_empty() {
+            let v = super::json::decode(lua, &bytes.as_bytes())
+                .map_err(|e| BadBody::new(400, format!("malformed JSON body: {e}")))?;
+            req.raw_set("json", v)?;
+        }
+        req.raw_set("body", bytes)?;
+    }
+    Ok(())
+}
+
+/// The native functions the prelude's `req` metatable calls. A failed body
+/// comes back as `nil, status, message` for the prelude to raise.
+pub fn natives(lua: &Lua, t: &Table) -> mlua::Result<()> {
+    // body_read(handle, n) -> string | false (nothing yet) | nil (end)
+    t.raw_set(
+        "body_read",
+        lua.create_function(|lua, (h, n): (AnyUserData, Option<usize>)| {
+            let h = h.borrow::<BodyHandle>()?;
+            let mut body = h.0.body.borrow_mut();
+            if let Some(why) = &body.failed {
+                return (Value::Nil, 400, why.as_str()).into_lua_multi(lua);
+            }
+            body.streaming = true;
+            let chunk = body
+                .read(n.unwrap_or(DEFAULT_READ).max(1))
+                .map_err(mlua::Error::external)?;
+            if !chunk.is_empty() {
+                return lua.create_string(chunk)?.into_lua_multi(lua);
+            }
+            (if body.complete {
+                Value::Nil
+            } else {
+                Value::Boolean(false)
+            })
+            .into_lua_multi(lua)
+        })?,
+    )?;
+    // body_complete(handle) -> bool | nil, status, message
+    t.raw_set(
+        "body_complete",
+        lua.create_function(|lua, h: AnyUserData| {
+            let h = h.borrow::<BodyHandle>()?;
+            let body = h.0.body.borrow();
+            match &body.failed {
+                Some(why) => (Value::Nil, 400, why.as_str()).into_lua_multi(lua),
+                None => body.complete.into_lua_multi(lua),
+            }
+        })?,
+    )?;
+    // body_fill(req, handle) -> true | nil, status, message
+    t.raw_set(
+        "body_fill",
+        lua.create_function(|lua, (req, h): (Table, AnyUserData)| {
+            let h = h.borrow::<BodyHandle>()?;
+            match fill(lua, &req, &h) {
+                Ok(()) => true.into_lua_multi(lua),
+                Err(e) => (Value::Nil, e.status, e.message).into_lua_multi(lua),
+            }
+        })?,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! What a handler returns, turned into a [`Response`]. The forms (DESIGN.md):
+//! a string; `{ status, headers, body }`; `{ json = value }`; a streamed
+//! `body = function`; and Flutter 0.3's `{ head = { mimetype, status, ... }, body }`.
+//! Header names and values from Lua are checked so a handler can never break
+//! the framing of what goes on the wire.
+
+use crate::http::message::{is_field_value, is_token, Response, ResponseBody};
+use mlua::{Table, Value};
+
+const HTML: &[u8] = b"text/html; charset=utf-8";
+
+pub fn convert(value: Value) -> Result<Response, String> {
+    match value {
+        Value::String(s) => Ok(Response {
+            status: 200,
+            headers: vec![("content-type".into(), HTML.to_vec())],
+            body: ResponseBody::Full(s.as_bytes().to_vec()),
+        }),
+        Value::Table(t) => from_table(&t),
+        Value::Nil => {
+            Err("the handler returned nothing; return a string or a response table".into())
+        }
+        other => Err(format!(
+            "the handler returned a {}; return a string or a response table",
+            other.type_name()
+        )),
+    }
+}
+
+fn from_table(t: &Table) -> Result<Response, String> {
+    let lua_err = |e: mlua::Error| e.to_string();
+    let mut status: u16 = 200;
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+
+    // Flutter 0.3: head = { mimetype = "...", status = n, <header> = value }
+    if let Value::Table(head) = t.raw_get::<Value>("head").map_err(lua_err)? {
+        for pair in head.pairs::<String, Value>() {
+            let (k, v) = pair.map_err(lua_err)?;
+            match k.as_str() {
+                "mimetype" => push_header(&mut headers, "content-type", &v)?,
+                "status" => status = parse_status(&v)?,
+                name => push_header(&mut headers, name, &v)?,
+            }
+        }
+    }
+    match t.raw_get::<Value>("status").map_err(lua_err)? {
+        Value::Nil => {}
+        v => status = parse_status(&v)?,
+    }
+    match t.raw_get::<Value>("headers").map_err(lua_err)? {
+        Value::Nil => {}
+        Value::Table(h) => {
+            for pair in h.pairs::<Value, Value>() {
+                let (k, v) = pair.map_err(lua_err)?;
+                let name = match &k {
+                    Value::String(s) => s
+                        .to_str()
+                        .map_err(|_| "a header name is not text".to_string())?
+                        .to_string(),
+                    other => {
+                        return Err(format!(
+                            "a header name must be a string, not a {}",
+                            other.type_name()
+                        ))
+                    }
+                };
+                push_header(&mut headers, &name, &v)?;
+            }
+        }
+        other => {
+            return Err(format!(
+                "headers must be a table, not a {}",
+                other.type_name()
+            ))
+        }
+    }
+
+    let json = t.raw_get::<Value>("json").map_err(lua_err)?;
+    let body = if !json.is_nil() {
+        let text = super::json::encode(&json)?;
+        set_default_type(&mut headers, b"application/json");
+        ResponseBody::Full(text.into_bytes())
+    } else {
+        match t.raw_get::<Value>("body").map_err(lua_err)? {
+            Value::Nil => ResponseBody::Full(Vec::new()),
+            Value::String(s) => ResponseBody::Full(s.as_bytes().to_vec()),
+            Value::Integer(_) | Value::Number(_) => {
+                let s: String = t.raw_get("body").map_err(lua_err)?;
+                ResponseBody::Full(s.into_bytes())
+            }
+            Value::Function(_) => ResponseBody::Stream,
+            other => {
+                return Err(format!(
+                    "body must be a string or a function, not a {}",
+                    other.type_name()
+                ))
+            }
+        }
+    };
+    set_default_type(&mut headers, HTML);
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn set_default_type(headers: &mut Vec<(String, Vec<u8>)>, value: &[u8]) {
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(("content-type".into(), value.to_vec()));
+    }
+}
+
+fn parse_status(v: &Value) -> Result<u16, String> {
+    let n = match v {
+        Value::Integer(i) => *i,
+        Value::Number(f) if f.fract() == 0.0 => *f as i64,
+        Value::String(s) => s
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| format!("invalid status {:?}", s.to_string_lossy()))?,
+        other => {
+            return Err(format!(
+                "status must be a number, not a {}",
+                other.type_name()
+            ))
+        }
+    };
+    if !(200..=599).contains(&n) {
+        return Err(format!("invalid status {n}: must be 200 to 599"));
+    }
+    Ok(n as u16)
+}
+
+/// Adds `name: value`, or one field per element when value is an array (Set-Cookie).
+fn push_header(
+    headers: &mut Vec<(String, Vec<u8>)>,
+    name: &str,
+    value: &Value,
+) -> Result<(), String> {
+    if !is_token(name.as_bytes()) {
+        return Err(format!("invalid header name {name:?}"));
+    }
+    let one = |v: &Value| -> Result<Vec<u8>, String> {
+        let bytes = match v {
+            Value::String(s) => s.as_bytes().to_vec(),
+            Value::Integer(i) => i.to_string().into_bytes(),
+            Value::Number(n) => n.to_string().into_bytes(),
+            Value::Boolean(b) => b.to_string().into_bytes(),
+            other => return Err(format!("header {name:?} has a {} value", other.type_name())),
+        };
+        if !is_field_value(&bytes) {
+            return Err(format!("header {name:?} has a value with CR, LF or NUL"));
+        }
+        Ok(bytes)
+    };
+    match value {
+        Value::Table(list) => {
+            for v in list.sequence_values::<Value>() {
+                let v = v.map_err(|e| e.to_string())?;
+                headers.push((name.to_string(), one(&v)?));
+            }
+        }
+        v => headers.push((name.to_string(), one(v)?)),
+    }
+    Ok(())
+}

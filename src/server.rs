@@ -1,0 +1,271 @@
+//! A server: binds the listeners, starts the workers (each on its own thread
+//! with its own Lua state), and stops or reloads them.
+
+use crate::config::Config;
+use crate::lua::{Runtime, Settings};
+use crate::worker::{Shared, Worker};
+use mio::Waker;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+/// Why a server could not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartError {
+    /// No script was configured.
+    NoScript,
+    /// The script does not load: file:line and message.
+    Script(String),
+    /// A listen address cannot be bound.
+    Bind { addr: SocketAddr, reason: String },
+    /// Anything else (threads, the event loop, the access log).
+    Other(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::NoScript => f.write_str("no script to serve"),
+            StartError::Script(m) => f.write_str(m),
+            StartError::Bind { addr, reason } => write!(f, "cannot listen on {addr}: {reason}"),
+            StartError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Stops or reloads a running server from any thread.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+    wakers: Vec<Arc<Waker>>,
+}
+
+impl Handle {
+    /// Begins a graceful stop: no new connections; requests in flight finish
+    /// within `shutdown_timeout`.
+    pub fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
+    /// Loads the script anew in every worker; requests in flight finish on the old state.
+    pub fn reload(&self) {
+        self.shared.reload.fetch_add(1, Ordering::AcqRel);
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        for w in &self.wakers {
+            let _ = w.wake();
+        }
+    }
+}
+
+pub struct Server {
+    handle: Handle,
+    threads: Vec<JoinHandle<()>>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Server {
+    /// Binds every listen address and starts the workers. Returns once every
+    /// worker has loaded the script, so a bad script fails here.
+    pub fn start(config: Config) -> Result<Server, StartError> {
+        let script = config.script.clone().ok_or(StartError::NoScript)?;
+        let config = Arc::new(config);
+        let (sockets, addrs) = bind_all(&config)?;
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        for index in 0..config.workers {
+            let listeners = sockets
+                .iter()
+                .map(|set| set[index].try_clone())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StartError::Other(format!("cannot share a listener: {e}")))?;
+            let (config, shared, tx, script) =
+                (config.clone(), shared.clone(), tx.clone(), script.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("flutter-worker-{index}"))
+                .spawn(move || {
+                    let settings = Settings {
+                        dev: config.dev,
+                        memory_limit: config.lua_memory_limit,
+                        instruction_limit: config.lua_instruction_limit,
+                    };
+                    let loader = Box::new(move || Runtime::load(&script, &settings));
+                    match Worker::new(index, config, listeners, shared, loader) {
+                        Ok((mut worker, waker)) => {
+                            let _ = tx.send(Ok(waker));
+                            drop(tx);
+                            worker.run();
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                })
+                .map_err(|e| StartError::Other(format!("cannot start a worker thread: {e}")))?;
+            threads.push(spawned);
+        }
+        drop(tx);
+        drop(sockets);
+        let mut server = Server {
+            handle: Handle {
+                shared,
+                wakers: Vec::new(),
+            },
+            threads,
+            addrs,
+        };
+        let mut failure = None;
+        for result in rx.iter() {
+            match result {
+                Ok(waker) => server.handle.wakers.push(waker),
+                Err(e) => failure = failure.or(Some(StartError::Script(e))),
+            }
+        }
+        if let Some(e) = failure {
+            server.stop();
+            server.wait();
+            return Err(e);
+        }
+        Ok(server)
+    }
+
+    /// The bound addresses, in the order of `listen` (a port 0 is resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// A handle to stop or reload the server from another thread.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// See [`Handle::stop`].
+    pub fn stop(&self) {
+        self.handle.stop();
+    }
+
+    /// See [`Handle::reload`].
+    pub fn reload(&self) {
+        self.handle.reload();
+    }
+
+    /// Waits until every worker has stopped.
+    pub fn wait(&mut self) {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.stop();
+            self.wait();
+        }
+    }
+}
+
+/// One listening socket per worker for each address (SO_REUSEPORT lets the
+/// kernel spread connections across them). A port 0 is resolved by the first
+/// bind and reused for the rest.
+fn bind_all(
+    config: &Config,
+) -> Result<(Vec<Vec<std::net::TcpListener>>, Vec<SocketAddr>), StartError> {
+    let mut sets = Vec::new();
+    let mut addrs = Vec::new();
+    for &requested in &config.listen {
+        let first = bind_one(requested).map_err(|e| StartError::Bind {
+            addr: requested,
+            reason: e.to_string(),
+        })?;
+        let actual = first
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let mut set = vec![first];
+        for _ in 1..config.workers {
+            set.push(bind_one(actual).map_err(|e| StartError::Bind {
+                addr: actual,
+                reason: e.to_string(),
+            })?);
+        }
+        sets.push(set);
+        addrs.push(actual);
+    }
+    Ok((sets, addrs))
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket syscalls on a descriptor this function owns; it is
+    // closed by the TcpListener (or on the error paths below).
+    unsafe {
+        let fd = libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let listener = std::net::TcpListener::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+            if libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                &one as *const _ as *const libc::c_void,
+                4,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        let (storage, len) = sockaddr(addr);
+        if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::listen(fd, 1024) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(listener)
+    }
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data, valid when zeroed, and large enough for both families.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}

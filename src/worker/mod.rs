@@ -1,0 +1,730 @@
+//! A worker: one OS thread with one mio `Poll`, one Lua [`Runtime`], its
+//! connections and its timers. Workers share nothing on the request path.
+//!
+//! Sockets are registered once for both readiness kinds (edge-triggered);
+//! each connection remembers whether it is readable or writable until an
+//! operation says `WouldBlock`, so no request costs an `epoll_ctl`.
+
+pub mod timers;
+
+use crate::config::Config;
+use crate::http::date::DateCache;
+use crate::http::h1::conn::{self as h1, Conn, Event as H1Event, Phase};
+use crate::http::message::Response;
+use crate::log::{self, AccessLog, Entry};
+use crate::lua::{Op, Runtime, Step, Task};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timers::{Timer, Timers};
+
+const WAKER: Token = Token(usize::MAX - 1);
+/// Tokens below this are listeners; connection `key` has token `FIRST_CONN + key`.
+const FIRST_CONN: usize = 1024;
+/// Output a streamed body may queue before its producer waits for the client.
+const HIGH_WATER: usize = 256 << 10;
+/// Steps one connection may take per wake-up before others get their turn.
+const STEPS_PER_TURN: usize = 32;
+/// Bytes read from a socket at a time.
+const READ_SIZE: usize = 64 << 10;
+
+/// State shared between a server's handle and its workers.
+#[derive(Default)]
+pub struct Shared {
+    pub stopping: AtomicBool,
+    pub reload: AtomicU64,
+}
+
+/// Builds a worker's Lua runtime, on the worker's own thread.
+pub type Loader = Box<dyn Fn() -> Result<Runtime, String>>;
+
+/// What a request's task is doing.
+enum Wait {
+    /// The body is still being read before the handler starts.
+    Start,
+    /// Ready to run.
+    Run,
+    Sleep,
+    Read,
+    Body,
+    /// The output is over the high-water mark.
+    Write,
+}
+
+struct Job {
+    request: Option<crate::http::message::Request>,
+    task: Option<Task>,
+    runtime: Rc<Runtime>,
+    wait: Wait,
+    seq: u64,
+}
+
+/// What the access log needs of a request, kept until its response is done.
+struct LogInfo {
+    method: String,
+    target: String,
+    version: &'static str,
+    referer: Option<Vec<u8>>,
+    user_agent: Option<Vec<u8>>,
+}
+
+struct Connection {
+    sock: TcpStream,
+    peer: SocketAddr,
+    h1: Conn,
+    readable: bool,
+    writable: bool,
+    read_closed: bool,
+    job: Option<Job>,
+    log: Option<LogInfo>,
+    phase: Phase,
+    /// When the current phase times out.
+    deadline: Option<Instant>,
+    /// The earliest deadline timer pending for this connection.
+    timer_at: Option<Instant>,
+    queued: bool,
+}
+
+pub struct Worker {
+    index: usize,
+    workers: usize,
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    accepting: bool,
+    conns: Slab<Connection>,
+    timers: Timers,
+    ready: VecDeque<usize>,
+    runtime: Rc<Runtime>,
+    loader: Loader,
+    config: Arc<Config>,
+    limits: h1::Limits,
+    date: DateCache,
+    access: AccessLog,
+    scratch: Vec<u8>,
+    shared: Arc<Shared>,
+    reload_seen: u64,
+    next_id: u64,
+    next_seq: u64,
+    stop_deadline: Option<Instant>,
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+impl Worker {
+    /// Sets up a worker on the calling thread: its poll, its listeners and its Lua state.
+    pub fn new(
+        index: usize,
+        config: Arc<Config>,
+        listeners: Vec<std::net::TcpListener>,
+        shared: Arc<Shared>,
+        loader: Loader,
+    ) -> Result<(Worker, Arc<Waker>), String> {
+        let poll = Poll::new().map_err(|e| format!("cannot create the event loop: {e}"))?;
+        let waker = Arc::new(
+            Waker::new(poll.registry(), WAKER)
+                .map_err(|e| format!("cannot create the event loop: {e}"))?,
+        );
+        let mut mio_listeners = Vec::new();
+        for (i, l) in listeners.into_iter().enumerate() {
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            let mut l = TcpListener::from_std(l);
+            poll.registry()
+                .register(&mut l, Token(i), Interest::READABLE)
+                .map_err(|e| e.to_string())?;
+            mio_listeners.push(l);
+        }
+        let runtime = Rc::new(loader()?);
+        let access = match &config.access_log {
+            crate::config::AccessLog::Off => Ok(AccessLog::off()),
+            crate::config::AccessLog::Stdout => AccessLog::stdout(),
+            crate::config::AccessLog::File(p) => AccessLog::file(p),
+        }
+        .map_err(|e| format!("cannot open the access log: {e}"))?;
+        let limits = h1::Limits {
+            head: crate::http::h1::role::Limits {
+                max_header_bytes: config.max_header_bytes,
+                max_uri_bytes: config.max_uri_bytes,
+                max_headers: config.max_headers,
+            },
+            max_body_bytes: config.max_body_bytes,
+            body_buffer_bytes: config.body_buffer_bytes,
+            temp_dir: config.temp_dir.clone(),
+        };
+        let worker = Worker {
+            index,
+            workers: config.workers,
+            poll,
+            listeners: mio_listeners,
+            accepting: true,
+            conns: Slab::new(),
+            timers: Timers::default(),
+            ready: VecDeque::new(),
+            runtime,
+            loader,
+            config,
+            limits,
+            date: DateCache::new(),
+            access,
+            scratch: vec![0; READ_SIZE],
+            reload_seen: shared.reload.load(Ordering::Acquire),
+            shared,
+            next_id: 0,
+            next_seq: 0,
+            stop_deadline: None,
+        };
+        Ok((worker, waker))
+    }
+
+    /// Runs until a graceful stop completes.
+    pub fn run(&mut self) {
+        let mut events = Events::with_capacity(1024);
+        while self.turn(&mut events, None) {}
+    }
+
+    /// Handles what is ready, waiting at most `max_wait` (None: until something
+    /// happens). Returns false once the worker has stopped.
+    pub fn turn(&mut self, events: &mut Events, max_wait: Option<Duration>) -> bool {
+        let now = Instant::now();
+        let mut timeout = self.timers.timeout(now);
+        if !self.ready.is_empty() {
+            timeout = Some(Duration::ZERO);
+        }
+        if let Some(max) = max_wait {
+            timeout = Some(timeout.map_or(max, |t| t.min(max)));
+        }
+        if let Err(e) = self.poll.poll(events, timeout) {
+            if !interrupted(&e) {
+                log::error(&format!("worker {}: poll failed: {e}", self.index));
+                return false;
+            }
+        }
+        self.date.refresh();
+        for event in events.iter() {
+            match event.token() {
+                WAKER => self.check_shared(),
+                Token(i) if i < FIRST_CONN => self.accept(i),
+                Token(t) => {
+                    let key = t - FIRST_CONN;
+                    if let Some(c) = self.conns.get_mut(key) {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            c.readable = true;
+                        }
+                        if event.is_writable() || event.is_write_closed() || event.is_error() {
+                            c.writable = true;
+                        }
+                        self.schedule(key);
+                    }
+                }
+            }
+        }
+        self.fire_timers();
+        let mut budget = self.ready.len();
+        while budget > 0 {
+            budget -= 1;
+            let Some(key) = self.ready.pop_front() else {
+                break;
+            };
+            if let Some(c) = self.conns.get_mut(key) {
+                c.queued = false;
+                self.advance(key);
+            }
+        }
+        self.access.flush();
+        if let Some(deadline) = self.stop_deadline {
+            if self.conns.is_empty() {
+                return false;
+            }
+            if Instant::now() >= deadline {
+                log::warn(&format!(
+                    "worker {}: {} connection(s) still open after shutdown_timeout, closing them",
+                    self.index,
+                    self.conns.len()
+                ));
+                return false;
+            }
+        }
+        true
+    }
+
+    fn schedule(&mut self, key: usize) {
+        if let Some(c) = self.conns.get_mut(key) {
+            if !c.queued {
+                c.queued = true;
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    fn check_shared(&mut self) {
+        if self.shared.stopping.load(Ordering::Acquire) && self.stop_deadline.is_none() {
+            self.begin_stop();
+        }
+        let gen = self.shared.reload.load(Ordering::Acquire);
+        if gen != self.reload_seen {
+            self.reload_seen = gen;
+            self.replace_runtime("reload requested");
+        }
+    }
+
+    /// Stops accepting; idle connections close now, busy ones after their response.
+    fn begin_stop(&mut self) {
+        self.stop_deadline = Some(Instant::now() + self.config.shutdown_timeout);
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.conns[key].h1.close_after_response();
+            self.schedule(key);
+        }
+    }
+
+    /// Loads a fresh Lua state; requests in flight finish on the old one.
+    fn replace_runtime(&mut self, why: &str) {
+        match (self.loader)() {
+            Ok(rt) => {
+                self.runtime = Rc::new(rt);
+                log::info(&format!("worker {}: new Lua state ({why})", self.index));
+            }
+            Err(e) => log::error(&format!(
+                "worker {}: keeping the current Lua state ({why}), the new one failed: {e}",
+                self.index
+            )),
+        }
+    }
+
+    fn accept(&mut self, li: usize) {
+        while self.accepting && self.conns.len() < self.config.max_connections {
+            let Some(listener) = self.listeners.get(li) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((sock, peer)) => self.add_conn(sock, peer),
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => {
+                    // EMFILE and friends: leave the rest in the backlog until a connection closes.
+                    log::error(&format!("worker {}: accept failed: {e}", self.index));
+                    self.accepting = false;
+                    return;
+                }
+            }
+        }
+        self.accepting = false;
+    }
+
+    fn add_conn(&mut self, mut sock: TcpStream, peer: SocketAddr) {
+        let _ = sock.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut sock,
+            Token(FIRST_CONN + key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::error(&format!(
+                "worker {}: cannot register a connection: {e}",
+                self.index
+            ));
+            return;
+        }
+        entry.insert(Connection {
+            sock,
+            peer,
+            h1: Conn::new(peer, "http"),
+            readable: true,
+            writable: true,
+            read_closed: false,
+            job: None,
+            log: None,
+            phase: Phase::Idle,
+            deadline: None,
+            timer_at: None,
+            queued: false,
+        });
+        self.schedule(key);
+    }
+
+    fn close(&mut self, key: usize) {
+        if self.conns.try_remove(key).is_some() && !self.accepting && self.stop_deadline.is_none() {
+            self.accepting = true;
+            for i in 0..self.listeners.len() {
+                self.accept(i);
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Wake { key, seq } => {
+                    if let Some(job) = self.conns.get_mut(key).and_then(|c| c.job.as_mut()) {
+                        if job.seq == seq && matches!(job.wait, Wait::Sleep) {
+                            job.wait = Wait::Run;
+                            self.schedule(key);
+                        }
+                    }
+                }
+                Timer::Deadline { key } => {
+                    let Some(c) = self.conns.get_mut(key) else {
+                        continue;
+                    };
+                    c.timer_at = None;
+                    match c.deadline {
+                        Some(d) if d <= now => {
+                            c.deadline = None;
+                            c.h1.time_out(self.date.http());
+                            if c.h1.status_sent == 408 {
+                                log::info(&format!("{}: request timed out (408)", c.peer));
+                            }
+                            c.job = None;
+                            self.schedule(key);
+                        }
+                        Some(d) => {
+                            c.timer_at = Some(d);
+                            self.timers.add(d, Timer::Deadline { key });
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves one connection forward as far as it can go now.
+    fn advance(&mut self, key: usize) {
+        for _ in 0..STEPS_PER_TURN {
+            let mut progress = false;
+            if !self.flush(key, &mut progress) {
+                return self.close(key);
+            }
+            if !self.read(key, &mut progress) {
+                return self.close(key);
+            }
+            while let Some(event) = self.conns[key].h1.poll(&self.limits) {
+                progress = true;
+                self.on_h1_event(key, event);
+            }
+            if self.conns[key]
+                .job
+                .as_ref()
+                .is_some_and(|j| matches!(j.wait, Wait::Run))
+            {
+                progress = true;
+                self.run_job(key);
+            }
+            let c = &self.conns[key];
+            if c.h1.is_closing() && c.h1.output().is_empty() {
+                return self.close(key);
+            }
+            if c.read_closed
+                && c.job.is_none()
+                && !c.h1.awaiting_response()
+                && c.h1.output().is_empty()
+            {
+                return self.close(key);
+            }
+            if !progress {
+                self.update_deadline(key);
+                let c = &mut self.conns[key];
+                if c.h1.phase() == Phase::Idle {
+                    c.h1.shrink();
+                }
+                return;
+            }
+        }
+        // Still busy: let the others have a turn first.
+        self.update_deadline(key);
+        self.schedule(key);
+    }
+
+    /// Writes pending output. False when the connection is broken.
+    fn flush(&mut self, key: usize, progress: &mut bool) -> bool {
+        let c = &mut self.conns[key];
+        while c.writable && !c.h1.output().is_empty() {
+            match c.sock.write(c.h1.output()) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    c.h1.consume_output(n);
+                    *progress = true;
+                    // A client taking its response slowly but steadily is not stuck.
+                    if matches!(c.phase, Phase::Handler | Phase::Closing) {
+                        c.deadline = None;
+                    }
+                    if let Some(job) = &mut c.job {
+                        if matches!(job.wait, Wait::Write) && c.h1.output().len() < HIGH_WATER / 2 {
+                            job.wait = Wait::Run;
+                        }
+                    }
+                }
+                Err(e) if would_block(&e) => c.writable = false,
+                Err(e) if interrupted(&e) => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Reads input the connection wants. False when the connection is broken.
+    fn read(&mut self, key: usize, progress: &mut bool) -> bool {
+        let c = &mut self.conns[key];
+        if !c.readable || c.read_closed || !c.h1.wants_read(self.limits.head.max_header_bytes) {
+            return true;
+        }
+        match c.sock.read(&mut self.scratch) {
+            Ok(0) => {
+                c.read_closed = true;
+                c.h1.on_eof();
+                *progress = true;
+                if let Some(job) = &mut c.job {
+                    if matches!(job.wait, Wait::Read | Wait::Body | Wait::Start) {
+                        job.wait = Wait::Run;
+                    }
+                }
+            }
+            Ok(n) => {
+                c.h1.feed(&self.scratch[..n]);
+                *progress = true;
+                // Body progress pushes the body deadline on.
+                if c.phase == Phase::Body {
+                    c.deadline = Some(Instant::now() + self.config.body_timeout);
+                }
+            }
+            Err(e) if would_block(&e) => c.readable = false,
+            Err(e) if interrupted(&e) => {}
+            Err(_) => return false,
+        }
+        true
+    }
+
+    fn on_h1_event(&mut self, key: usize, event: H1Event) {
+        let c = &mut self.conns[key];
+        match event {
+            H1Event::Request(mut req) => {
+                req.id = self.next_id * self.workers as u64 + self.index as u64;
+                self.next_id += 1;
+                self.next_seq += 1;
+                c.log = Some(LogInfo {
+                    method: req.method.clone(),
+                    target: req.target.clone(),
+                    version: req.version,
+                    referer: req.header("referer").map(<[u8]>::to_vec),
+                    user_agent: req.header("user-agent").map(<[u8]>::to_vec),
+                });
+                c.job = Some(Job {
+                    request: Some(req),
+                    task: None,
+                    runtime: self.runtime.clone(),
+                    wait: Wait::Start,
+                    seq: self.next_seq,
+                });
+                self.maybe_start(key);
+            }
+            H1Event::Body => {
+                if let Some(job) = &mut c.job {
+                    match job.wait {
+                        Wait::Read => job.wait = Wait::Run,
+                        Wait::Body => job.wait = Wait::Run,
+                        Wait::Start => self.maybe_start(key),
+                        _ => {}
+                    }
+                }
+            }
+            H1Event::BodyError(status, reason) => {
+                log::info(&format!(
+                    "{}: bad request body ({status}): {reason}",
+                    c.peer
+                ));
+                c.job = None;
+                c.h1.fail_body(status, self.date.http());
+                self.log_exchange(key);
+            }
+            H1Event::BadRequest(status, reason) => {
+                log::info(&format!("{}: bad request ({status}): {reason}", c.peer));
+                c.log = None;
+                self.log_exchange(key);
+            }
+        }
+    }
+
+    /// Starts the handler once the body is complete or too large to wait for.
+    fn maybe_start(&mut self, key: usize) {
+        let c = &mut self.conns[key];
+        let Some(job) = &mut c.job else { return };
+        let Some(req) = &job.request else { return };
+        if !req.body.borrow().ready_for_handler() {
+            return;
+        }
+        let req = job.request.take().expect("checked above");
+        match job.runtime.start(&req) {
+            Ok(task) => {
+                job.task = Some(task);
+                job.wait = Wait::Run;
+            }
+            Err(f) => {
+                log::info(&format!(
+                    "{}: {} {}: {} ({})",
+                    c.peer, req.method, req.target, f.message, f.status
+                ));
+                c.h1.respond(Response::error(f.status, None), self.date.http());
+                c.job = None;
+                self.log_exchange(key);
+            }
+        }
+    }
+
+    /// Resumes the request's task until it waits or ends.
+    fn run_job(&mut self, key: usize) {
+        let dev = self.config.dev;
+        loop {
+            let c = &mut self.conns[key];
+            let Some(job) = c.job.as_mut() else { return };
+            let Some(task) = job.task.as_mut() else {
+                return;
+            };
+            let step = job.runtime.resume(task);
+            match step {
+                Step::Wait(Op::Sleep(d)) => {
+                    job.wait = Wait::Sleep;
+                    let seq = job.seq;
+                    self.timers
+                        .add(Instant::now() + d, Timer::Wake { key, seq });
+                    return;
+                }
+                Step::Wait(Op::Read) => {
+                    job.wait = Wait::Read;
+                    return;
+                }
+                Step::Wait(Op::Body) => {
+                    job.wait = Wait::Body;
+                    return;
+                }
+                Step::Wait(Op::Write(chunk)) => {
+                    c.h1.send_chunk(&chunk);
+                    if c.h1.output().len() >= HIGH_WATER {
+                        job.wait = Wait::Write;
+                        return;
+                    }
+                }
+                Step::Head(response) => c.h1.respond(response, self.date.http()),
+                Step::Done(response) => {
+                    match response {
+                        Some(r) => c.h1.respond(r, self.date.http()),
+                        None => c.h1.finish(),
+                    }
+                    return self.end_job(key);
+                }
+                Step::Failed(f) => {
+                    let what = c
+                        .log
+                        .as_ref()
+                        .map_or(String::new(), |l| format!("{} {}", l.method, l.target));
+                    let detail = f.traceback.as_deref().unwrap_or(&f.message);
+                    if f.status >= 500 {
+                        log::error(&format!("{}: {what}: {detail}", c.peer));
+                    } else {
+                        log::info(&format!("{}: {what}: {} ({})", c.peer, f.message, f.status));
+                    }
+                    if c.h1.awaiting_response() {
+                        let page_detail = dev.then(|| {
+                            String::from_utf8_lossy(&crate::escape::html_escape(detail.as_bytes()))
+                                .into_owned()
+                        });
+                        c.h1.respond(
+                            Response::error(f.status, page_detail.as_deref()),
+                            self.date.http(),
+                        );
+                    } else {
+                        c.h1.abort();
+                    }
+                    return self.end_job(key);
+                }
+            }
+        }
+    }
+
+    fn end_job(&mut self, key: usize) {
+        let c = &mut self.conns[key];
+        let job = c.job.take();
+        self.log_exchange(key);
+        if let Some(job) = job {
+            let exhausted = job.runtime.is_exhausted() && Rc::ptr_eq(&job.runtime, &self.runtime);
+            drop(job);
+            if exhausted {
+                self.replace_runtime("the Lua state ran out of memory (lua_memory_limit)");
+            }
+        }
+    }
+
+    fn log_exchange(&mut self, key: usize) {
+        if !self.access.is_on() {
+            return;
+        }
+        let c = &mut self.conns[key];
+        let info = c.log.take();
+        let entry = match &info {
+            Some(l) => Entry {
+                remote: c.peer,
+                method: &l.method,
+                target: &l.target,
+                version: l.version,
+                status: c.h1.status_sent,
+                bytes: c.h1.body_bytes_sent,
+                referer: l.referer.as_deref(),
+                user_agent: l.user_agent.as_deref(),
+            },
+            None => Entry {
+                remote: c.peer,
+                method: "-",
+                target: "-",
+                version: "1.1",
+                status: c.h1.status_sent,
+                bytes: c.h1.body_bytes_sent,
+                referer: None,
+                user_agent: None,
+            },
+        };
+        self.access.record(self.date.log(), &entry);
+    }
+
+    /// Arms the timeout of the connection's current phase.
+    fn update_deadline(&mut self, key: usize) {
+        let c = &mut self.conns[key];
+        let phase = c.h1.phase();
+        let now = Instant::now();
+        let stuck_output = !c.h1.output().is_empty() && !c.writable;
+        if phase != c.phase || c.deadline.is_none() {
+            c.phase = phase;
+            c.deadline = match phase {
+                Phase::Idle => Some(now + self.config.idle_timeout),
+                Phase::Head => Some(now + self.config.header_timeout),
+                Phase::Body => Some(now + self.config.body_timeout),
+                Phase::Handler | Phase::Closing => None,
+            };
+        }
+        if stuck_output {
+            let send = now + self.config.send_timeout;
+            c.deadline = Some(c.deadline.map_or(send, |d| d.min(send)));
+        }
+        if let Some(d) = c.deadline {
+            if c.timer_at.is_none_or(|t| d < t) {
+                c.timer_at = Some(d);
+                self.timers.add(d, Timer::Deadline { key });
+            }
+        }
+    }
+}
