@@ -10,6 +10,7 @@ fn command() -> Command {
     let mut cmd = Command::new("flutter")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Serve HTTP with request handlers written in Lua")
+        .args_override_self(true)
         .arg(
             Arg::new("script")
                 .value_name("SCRIPT")
