@@ -89,10 +89,34 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "lua_instruction_limit", kind: Kind::Count, help: "Lua instructions one request may run before it is stopped with 500 (default 100000000, 0 = none)" },
 ];
 
+/// A request handler of the embedding program (the C ABI's), asked before
+/// the Lua script. It runs on the worker thread, so it must not block long.
+pub trait NativeHandler: Send + Sync {
+    /// Answers the request (its body complete in `body`), or None to let Lua answer.
+    fn handle(
+        &self,
+        req: &crate::http::message::Request,
+        body: &[u8],
+    ) -> Option<crate::http::message::Response>;
+}
+
+#[derive(Clone)]
+pub struct NativeHandlerRef(pub std::sync::Arc<dyn NativeHandler>);
+
+impl fmt::Debug for NativeHandlerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NativeHandler")
+    }
+}
+
 /// The configuration of one server.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub script: Option<Script>,
+    /// Asked before the script, when set.
+    pub native_handler: Option<NativeHandlerRef>,
+    /// Lua C modules every worker's state can `require`, by name.
+    pub lua_modules: Vec<(String, crate::lua::CModule)>,
     pub listen: Vec<SocketAddr>,
     listen_given: bool,
     pub workers: usize,
@@ -118,6 +142,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             script: None,
+            native_handler: None,
+            lua_modules: Vec::new(),
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
             listen_given: false,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),

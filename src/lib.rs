@@ -12,4 +12,4 @@ pub mod server;
 pub mod worker;
 
 pub use config::Config;
-pub use server::{Server, StartError};
+pub use server::{LocalServer, Server, StartError};

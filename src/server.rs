@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::lua::{Runtime, Settings};
-use crate::worker::{Shared, Worker};
+use crate::worker::{Loader, Shared, Worker};
 use mio::Waker;
 use std::fmt;
 use std::net::SocketAddr;
@@ -93,9 +93,9 @@ impl Server {
                 .name(format!("flutter-worker-{index}"))
                 .spawn(move || {
                     let settings = Settings {
-                        dev: config.dev,
                         memory_limit: config.lua_memory_limit,
                         instruction_limit: config.lua_instruction_limit,
+                        c_modules: config.lua_modules.clone(),
                     };
                     let loader = Box::new(move || Runtime::load(&script, &settings));
                     match Worker::new(index, config, listeners, shared, loader) {
@@ -171,6 +171,63 @@ impl Drop for Server {
             self.stop();
             self.wait();
         }
+    }
+}
+
+/// A one-worker server living in the calling thread, driven step by step
+/// (the Lua module, where handlers are functions of the caller's Lua state).
+pub struct LocalServer {
+    worker: Worker,
+    events: mio::Events,
+    addrs: Vec<SocketAddr>,
+    running: bool,
+}
+
+impl LocalServer {
+    /// Binds and sets up the worker; `loader` builds its Lua runtime.
+    pub fn start(mut config: Config, loader: Loader) -> Result<LocalServer, StartError> {
+        config.workers = 1;
+        let config = Arc::new(config);
+        let (mut sockets, addrs) = bind_all(&config)?;
+        let listeners = sockets.iter_mut().map(|set| set.remove(0)).collect();
+        let shared = Arc::new(Shared::default());
+        let (worker, _waker) =
+            Worker::new(0, config, listeners, shared, loader).map_err(StartError::Script)?;
+        Ok(LocalServer {
+            worker,
+            events: mio::Events::with_capacity(1024),
+            addrs,
+            running: true,
+        })
+    }
+
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Handles what is ready, waiting at most `timeout`. False once stopped.
+    pub fn step(&mut self, timeout: std::time::Duration) -> bool {
+        if self.running {
+            self.running = self.worker.turn(&mut self.events, Some(timeout));
+        }
+        self.running
+    }
+
+    /// Serves until stopped.
+    pub fn run(&mut self) {
+        while self.running {
+            self.running = self.worker.turn(&mut self.events, None);
+        }
+    }
+
+    /// Begins a graceful stop; the next steps finish what is in flight.
+    pub fn stop(&mut self) {
+        self.worker.stop();
+    }
+
+    /// Builds the Lua runtime anew (see [`Handle::reload`]).
+    pub fn reload(&mut self) {
+        self.worker.reload();
     }
 }
 

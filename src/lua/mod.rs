@@ -35,10 +35,15 @@ fn is_token(v: Option<&Value>, t: &'static u8) -> bool {
     matches!(v, Some(Value::LightUserData(p)) if p.0 == token(t).0)
 }
 
+/// A Lua C module's open function (`luaopen_*`).
+pub type CModule = mlua::ffi::lua_CFunction;
+
 pub struct Settings {
-    pub dev: bool,
     pub memory_limit: usize,
+    /// Instructions per request; 0 for no limit.
     pub instruction_limit: u64,
+    /// C modules every state can `require`, by name.
+    pub c_modules: Vec<(String, CModule)>,
 }
 
 /// What a task waits for before it can go on.
@@ -96,6 +101,68 @@ pub struct Runtime {
     exhausted: Cell<bool>,
 }
 
+/// What the prelude gives a Lua state; installed once per state and shared
+/// by every runtime on it.
+struct Installed {
+    run: Function,
+    library: Table,
+    http_error_mt: Table,
+}
+
+fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
+    if let Some(i) = lua.app_data_ref::<Rc<Installed>>() {
+        return Ok(i.clone());
+    }
+    let library = library::create(lua)?;
+    let natives = lua.create_table()?;
+    request::natives(lua, &natives)?;
+    let (run, additions, http_error_mt): (Function, Table, Table) = lua
+        .load(PRELUDE)
+        .set_name("=flutter")
+        .call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), natives))?;
+    for pair in additions.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        library.raw_set(k, v)?;
+    }
+    let i = Rc::new(Installed {
+        run,
+        library,
+        http_error_mt,
+    });
+    lua.set_app_data(i.clone());
+    Ok(i)
+}
+
+/// The `flutter` library table of a Lua state (what `require "flutter"` gives).
+pub fn library(lua: &Lua) -> mlua::Result<Table> {
+    Ok(installed(lua)?.library.clone())
+}
+
+/// The hook that stops a coroutine past its instruction budget.
+fn budget_hook(
+    budget: Rc<Cell<i64>>,
+    exceeded: Rc<Cell<u32>>,
+) -> impl Fn(&Lua, &mlua::debug::Debug) -> mlua::Result<VmState> + 'static {
+    move |_, _| {
+        let left = budget.get() - i64::from(HOOK_EVERY);
+        budget.set(left);
+        if left > 0 {
+            return Ok(VmState::Continue);
+        }
+        // Yielding cannot be caught by the script's pcall; where a yield is
+        // impossible (inside a C call) the next check raises an error instead.
+        let n = exceeded.get() + 1;
+        exceeded.set(n);
+        if n % 2 == 1 {
+            Ok(VmState::Yield)
+        } else {
+            Err(mlua::Error::runtime(
+                "request exceeded lua_instruction_limit",
+            ))
+        }
+    }
+}
+
 impl Runtime {
     /// Creates a Lua state, loads the library and the script, and finds the handler.
     /// The error names the file and line for a script that does not load.
@@ -114,15 +181,39 @@ impl Runtime {
             }
             Script::Source { name, code } => (format!("@{name}"), code.clone().into_bytes()),
         };
-        let rt = Runtime::prepare(lua, settings).map_err(|e| format!("cannot set up Lua: {e}"))?;
-        rt.budget.set(rt.instruction_limit as i64);
-        let loaded: Value = rt
-            .lua
-            .load(&code)
-            .set_name(name.clone())
-            .eval()
-            .map_err(|e| script_error(&e))?;
-        let handler = match loaded {
+        let setup = || -> mlua::Result<()> {
+            let flutter = library(&lua)?;
+            let package: Table = lua.globals().get("package")?;
+            package
+                .get::<Table>("loaded")?
+                .raw_set("flutter", &flutter)?;
+            lua.globals().raw_set("flutter", &flutter)?;
+            let preload: Table = package.get("preload")?;
+            for (name, open) in &settings.c_modules {
+                // SAFETY: the embedder vouches that `open` is a lua_CFunction built
+                // against the Lua headers flutter ships (see include/).
+                let f = unsafe { lua.create_c_function(*open)? };
+                preload.raw_set(name.as_str(), f)?;
+            }
+            if settings.memory_limit > 0 {
+                lua.set_memory_limit(settings.memory_limit)?;
+            }
+            Ok(())
+        };
+        setup().map_err(|e| format!("cannot set up Lua: {e}"))?;
+        let rt =
+            Runtime::new(lua, None, settings).map_err(|e| format!("cannot set up Lua: {e}"))?;
+        // The script's top level runs under the same budget as a request.
+        if settings.instruction_limit > 0 {
+            rt.budget.set(settings.instruction_limit as i64);
+            let hook = budget_hook(rt.budget.clone(), rt.exceeded.clone());
+            rt.lua
+                .set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), hook)
+                .map_err(|e| format!("cannot set up Lua: {e}"))?;
+        }
+        let loaded = rt.lua.load(&code).set_name(name.clone()).eval::<Value>();
+        rt.lua.remove_hook();
+        let handler = match loaded.map_err(|e| script_error(&e))? {
             Value::Function(f) => f,
             _ => match rt.lua.globals().get::<Value>("onRequest") {
                 Ok(Value::Function(f)) => f,
@@ -137,65 +228,22 @@ impl Runtime {
         Ok(Runtime { handler, ..rt })
     }
 
-    /// A state with the library, the prelude and the CPU budget hook; the handler is set later.
-    fn prepare(lua: Lua, settings: &Settings) -> mlua::Result<Runtime> {
-        let flutter = library::create(&lua)?;
-        let natives = lua.create_table()?;
-        request::natives(&lua, &natives)?;
-        let (run, additions, http_error_mt): (Function, Table, Table) = lua
-            .load(PRELUDE)
-            .set_name("=flutter")
-            .call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), natives))?;
-        for pair in additions.pairs::<Value, Value>() {
-            let (k, v) = pair?;
-            flutter.raw_set(k, v)?;
-        }
-        let loaded: Table = lua.globals().get::<Table>("package")?.get("loaded")?;
-        loaded.raw_set("flutter", &flutter)?;
-        lua.globals().raw_set("flutter", &flutter)?;
+    /// A runtime serving `handler` on an existing Lua state (the Lua module,
+    /// where the interpreter owns the state: no globals, no memory limit).
+    pub fn with_handler(lua: Lua, handler: Function, settings: &Settings) -> mlua::Result<Runtime> {
+        Runtime::new(lua, Some(handler), settings)
+    }
 
-        let budget = Rc::new(Cell::new(i64::MAX));
-        let exceeded = Rc::new(Cell::new(0u32));
-        if settings.instruction_limit > 0 {
-            let (b, x) = (budget.clone(), exceeded.clone());
-            lua.set_global_hook(
-                HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-                move |_, _| {
-                    let left = b.get() - i64::from(HOOK_EVERY);
-                    b.set(left);
-                    if left > 0 {
-                        return Ok(VmState::Continue);
-                    }
-                    // Yielding cannot be caught by the script's pcall; where a yield is
-                    // impossible (inside a C call) the next check raises an error instead.
-                    let n = x.get() + 1;
-                    x.set(n);
-                    if n % 2 == 1 {
-                        Ok(VmState::Yield)
-                    } else {
-                        Err(mlua::Error::runtime(
-                            "request exceeded lua_instruction_limit",
-                        ))
-                    }
-                },
-            )?;
-        }
-        if settings.memory_limit > 0 {
-            lua.set_memory_limit(settings.memory_limit)?;
-        }
-        let handler = run.clone();
+    fn new(lua: Lua, handler: Option<Function>, settings: &Settings) -> mlua::Result<Runtime> {
+        let i = installed(&lua)?;
         Ok(Runtime {
+            handler: handler.unwrap_or_else(|| i.run.clone()),
+            run: i.run.clone(),
+            http_error_mt: i.http_error_mt.clone(),
             lua,
-            run,
-            handler,
-            http_error_mt,
-            budget,
-            exceeded,
-            instruction_limit: if settings.instruction_limit == 0 {
-                i64::MAX as u64
-            } else {
-                settings.instruction_limit
-            },
+            budget: Rc::new(Cell::new(i64::MAX)),
+            exceeded: Rc::new(Cell::new(0)),
+            instruction_limit: settings.instruction_limit,
             memory_limit: settings.memory_limit,
             exhausted: Cell::new(false),
         })
@@ -216,11 +264,17 @@ impl Runtime {
             }
         }
         let thread = self.lua.create_thread(self.run.clone()).map_err(internal)?;
+        if self.instruction_limit > 0 {
+            let hook = budget_hook(self.budget.clone(), self.exceeded.clone());
+            thread
+                .set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), hook)
+                .map_err(internal)?;
+        }
         Ok(Task {
             thread,
             body: handle.0.clone(),
             start: Some((table, handle)),
-            budget: self.instruction_limit as i64,
+            budget: i64::try_from(self.instruction_limit).unwrap_or(i64::MAX),
         })
     }
 

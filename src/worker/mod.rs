@@ -269,18 +269,27 @@ impl Worker {
     }
 
     fn check_shared(&mut self) {
-        if self.shared.stopping.load(Ordering::Acquire) && self.stop_deadline.is_none() {
-            self.begin_stop();
+        if self.shared.stopping.load(Ordering::Acquire) {
+            self.stop();
         }
         let gen = self.shared.reload.load(Ordering::Acquire);
         if gen != self.reload_seen {
             self.reload_seen = gen;
-            self.replace_runtime("reload requested");
+            self.reload();
         }
     }
 
-    /// Stops accepting; idle connections close now, busy ones after their response.
-    fn begin_stop(&mut self) {
+    /// Loads the script anew; requests in flight finish on the old state.
+    pub fn reload(&mut self) {
+        self.replace_runtime("reload requested");
+    }
+
+    /// Stops accepting; idle connections close now, busy ones after their
+    /// response; [`Worker::turn`] returns false once all are done.
+    pub fn stop(&mut self) {
+        if self.stop_deadline.is_some() {
+            return;
+        }
         self.stop_deadline = Some(Instant::now() + self.config.shutdown_timeout);
         for mut l in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut l);
@@ -566,10 +575,44 @@ impl Worker {
         let c = &mut self.conns[key];
         let Some(job) = &mut c.job else { return };
         let Some(req) = &job.request else { return };
-        if !req.body.borrow().ready_for_handler() {
-            return;
+        let native = self.config.native_handler.as_ref();
+        {
+            let body = req.body.borrow();
+            // A native handler gets the whole body at once; Lua can start earlier.
+            let ready = if native.is_some() {
+                body.complete || body.failed.is_some()
+            } else {
+                body.ready_for_handler()
+            };
+            if !ready {
+                return;
+            }
         }
         let req = job.request.take().expect("checked above");
+        if let Some(native) = native {
+            let answer = req.body.borrow_mut().to_bytes().map(|body| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    native.0.handle(&req, &body)
+                }))
+            });
+            match answer {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(response))) => {
+                    c.h1.respond(response, self.date.http());
+                    c.job = None;
+                    return self.log_exchange(key);
+                }
+                Ok(Err(_)) | Err(_) => {
+                    log::error(&format!(
+                        "{}: {} {}: the native handler failed",
+                        c.peer, req.method, req.target
+                    ));
+                    c.h1.respond(Response::error(500, None), self.date.http());
+                    c.job = None;
+                    return self.log_exchange(key);
+                }
+            }
+        }
         match job.runtime.start(&req) {
             Ok(task) => {
                 job.task = Some(task);
