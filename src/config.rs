@@ -72,6 +72,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "listen", kind: Kind::Address, help: "address to serve plain HTTP on, repeatable (default 0.0.0.0:8080)" },
     OptionSpec { name: "workers", kind: Kind::Count, help: "worker threads, each with its own event loop and Lua state (default: number of cores)" },
     OptionSpec { name: "dev", kind: Kind::Flag, help: "development mode: Lua tracebacks in error pages" },
+    OptionSpec { name: "reload", kind: Kind::Flag, help: "reload when the script or a module it requires changes (default: on with --dev, else off)" },
     OptionSpec { name: "access_log", kind: Kind::Text, help: "access log destination: 'stdout' (default), 'off' or a file path" },
     OptionSpec { name: "max_connections", kind: Kind::Count, help: "open connections per worker; new ones wait in the backlog above it (default 16384)" },
     OptionSpec { name: "max_header_bytes", kind: Kind::Count, help: "largest request head (request line and headers); 431 above it (default 16384)" },
@@ -121,6 +122,8 @@ pub struct Config {
     listen_given: bool,
     pub workers: usize,
     pub dev: bool,
+    /// Reload on change; None follows `dev`.
+    pub reload: Option<bool>,
     pub access_log: AccessLog,
     pub max_connections: usize,
     pub max_header_bytes: usize,
@@ -148,6 +151,7 @@ impl Default for Config {
             listen_given: false,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             dev: false,
+            reload: None,
             access_log: AccessLog::Stdout,
             max_connections: 16384,
             max_header_bytes: 16384,
@@ -202,6 +206,7 @@ impl Config {
                 let on = parse_flag(value).map_err(|r| bad(&r))?;
                 match name.as_str() {
                     "dev" => self.dev = on,
+                    "reload" => self.reload = Some(on),
                     _ => unreachable!("flag option {name} has no field"),
                 }
                 Ok(())
@@ -293,6 +298,11 @@ impl Config {
             _ => unreachable!("text option {name} has no field"),
         }
         Ok(())
+    }
+
+    /// Whether to reload when a script file changes.
+    pub fn reload_on_change(&self) -> bool {
+        self.reload.unwrap_or(self.dev)
     }
 
     /// Forgets the listen addresses given so far (defaults included).

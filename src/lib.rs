@@ -8,6 +8,7 @@ pub mod form;
 pub mod http;
 pub mod log;
 pub mod lua;
+pub mod reload;
 pub mod server;
 pub mod worker;
 

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::lua::{Runtime, Settings};
+use crate::reload::{WatchList, Watcher};
 use crate::worker::{Loader, Shared, Worker};
 use mio::Waker;
 use std::fmt;
@@ -69,6 +70,7 @@ pub struct Server {
     handle: Handle,
     threads: Vec<JoinHandle<()>>,
     addrs: Vec<SocketAddr>,
+    watcher: Option<Watcher>,
 }
 
 impl Server {
@@ -79,6 +81,9 @@ impl Server {
         let config = Arc::new(config);
         let (sockets, addrs) = bind_all(&config)?;
         let shared = Arc::new(Shared::default());
+        let watch = config
+            .reload_on_change()
+            .then(|| Arc::new(WatchList::default()));
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
         for index in 0..config.workers {
@@ -87,8 +92,13 @@ impl Server {
                 .map(|set| set[index].try_clone())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| StartError::Other(format!("cannot share a listener: {e}")))?;
-            let (config, shared, tx, script) =
-                (config.clone(), shared.clone(), tx.clone(), script.clone());
+            let (config, shared, tx, script, watch) = (
+                config.clone(),
+                shared.clone(),
+                tx.clone(),
+                script.clone(),
+                watch.clone(),
+            );
             let spawned = std::thread::Builder::new()
                 .name(format!("flutter-worker-{index}"))
                 .spawn(move || {
@@ -96,6 +106,7 @@ impl Server {
                         memory_limit: config.lua_memory_limit,
                         instruction_limit: config.lua_instruction_limit,
                         c_modules: config.lua_modules.clone(),
+                        watch,
                     };
                     let loader = Box::new(move || Runtime::load(&script, &settings));
                     match Worker::new(index, config, listeners, shared, loader) {
@@ -121,6 +132,7 @@ impl Server {
             },
             threads,
             addrs,
+            watcher: None,
         };
         let mut failure = None;
         for result in rx.iter() {
@@ -134,6 +146,7 @@ impl Server {
             server.wait();
             return Err(e);
         }
+        server.watcher = watch.map(|w| Watcher::start(w, server.handle()));
         Ok(server)
     }
 
@@ -162,6 +175,7 @@ impl Server {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        self.watcher = None;
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Settings {
     pub instruction_limit: u64,
     /// C modules every state can `require`, by name.
     pub c_modules: Vec<(String, CModule)>,
+    /// Where to record the files a script loads, when reloading on change.
+    pub watch: Option<std::sync::Arc<crate::reload::WatchList>>,
 }
 
 /// What a task waits for before it can go on.
@@ -194,6 +196,17 @@ impl Runtime {
                 // against the Lua headers flutter ships (see include/).
                 let f = unsafe { lua.create_c_function(*open)? };
                 preload.raw_set(name.as_str(), f)?;
+            }
+            if let Script::Path(path) = script {
+                // Modules beside the script are found first.
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                let dir = dir.map_or_else(|| ".".into(), |d| d.to_string_lossy().into_owned());
+                let old: String = package.get("path")?;
+                package.set("path", format!("{dir}/?.lua;{dir}/?/init.lua;{old}"))?;
+                if let Some(watch) = &settings.watch {
+                    watch.add(path);
+                    record_required_files(&lua, watch.clone())?;
+                }
             }
             if settings.memory_limit > 0 {
                 lua.set_memory_limit(settings.memory_limit)?;
@@ -403,6 +416,28 @@ impl Runtime {
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
+}
+
+/// Adds every Lua file `require` loads to the reload watch list.
+fn record_required_files(
+    lua: &Lua,
+    watch: std::sync::Arc<crate::reload::WatchList>,
+) -> mlua::Result<()> {
+    let record = lua.create_function(move |_, path: String| {
+        watch.add(std::path::Path::new(&path));
+        Ok(())
+    })?;
+    lua.load(
+        r#"local record = ...
+        local find = package.searchers[2]
+        package.searchers[2] = function(name)
+          local loader, path = find(name)
+          if type(loader) == "function" then record(path) end
+          return loader, path
+        end"#,
+    )
+    .set_name("=flutter.reload")
+    .call(record)
 }
 
 /// A script's load error as `file:line: message`.
