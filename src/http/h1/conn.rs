@@ -36,7 +36,8 @@ pub enum Phase {
     Head,
     /// Receiving a body the handler or the discard wants.
     Body,
-    /// The request is read; the handler has the turn.
+    /// The request is read; the handler has the turn, or its response is
+    /// still being sent (then only the send timeout applies).
     Handler,
     /// Done: flush the output, then close.
     Closing,
@@ -134,6 +135,11 @@ impl Conn {
     pub fn phase(&self) -> Phase {
         match (&self.reader, &self.writer) {
             (Reader::Closed, _) => Phase::Closing,
+            // Not idle while a response is still leaving: a client reading a
+            // large body slowly is not cut off by the idle timeout.
+            (Reader::Head, Writer::Done) if self.rbuf.is_empty() && !self.output().is_empty() => {
+                Phase::Handler
+            }
             (Reader::Head, Writer::Done) if self.rbuf.is_empty() => Phase::Idle,
             (Reader::Head, Writer::Done) => Phase::Head,
             (Reader::Body(_), _) if self.wants_read(0) => Phase::Body,
@@ -212,7 +218,10 @@ impl Conn {
                     }
                     Ok((used, progress)) => {
                         self.rbuf.drain(..used);
-                        if b.received + decoded.len() as u64 > limits.max_body_bytes {
+                        // A chunk announced past the limit is refused at its
+                        // size line, not after waiting for its data.
+                        let announced = b.received + decoded.len() as u64;
+                        if announced.saturating_add(decoder.announced()) > limits.max_body_bytes {
                             b.failed = Some("request body too large".into());
                             drop(b);
                             self.reader = Reader::Closed;

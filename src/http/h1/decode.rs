@@ -119,6 +119,16 @@ impl Decoder {
         }
     }
 
+    /// Body bytes the peer has announced but not sent yet: what a length
+    /// still owes, or the rest of the chunk being received.
+    pub fn announced(&self) -> u64 {
+        match self {
+            Decoder::Length(remaining) => *remaining,
+            Decoder::Chunked(c) if c.state == State::Data => c.size,
+            Decoder::Chunked(_) => 0,
+        }
+    }
+
     pub fn is_done(&self) -> bool {
         match self {
             Decoder::Length(remaining) => *remaining == 0,
@@ -397,6 +407,22 @@ mod tests {
             assert_eq!((a + b, p), (BODY.len(), Progress::Done), "split {split}");
             assert_eq!(out, b"hello world");
         }
+    }
+
+    #[test]
+    fn announced_counts_what_is_owed() {
+        let mut d = Decoder::length(10);
+        feed(&mut d, b"abc").unwrap();
+        assert_eq!(d.announced(), 7);
+        let mut d = Decoder::chunked(1024);
+        assert_eq!(d.announced(), 0);
+        feed(&mut d, b"fffff").unwrap();
+        assert_eq!(d.announced(), 0, "size line not finished");
+        feed(&mut d, b"\r\nab").unwrap();
+        assert_eq!(d.announced(), 0xfffff - 2);
+        let mut d = Decoder::chunked(1024);
+        feed(&mut d, b"2\r\nab").unwrap();
+        assert_eq!(d.announced(), 0);
     }
 
     #[test]
