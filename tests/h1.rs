@@ -167,14 +167,21 @@ fn http10_closes_by_default() {
     let srv = echo(&[]);
     let mut s = open(&srv);
     send(&mut s, b"GET /old HTTP/1.0\r\n\r\n");
-    let r = read_response(&mut s);
-    assert_eq!(r.status, 200);
+    let raw = read_all(&mut s, PATIENCE);
+    // The highest version the server speaks, with 1.0 connection rules (RFC 9110 §6.2).
+    assert!(
+        raw.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    let r = parse_responses(&raw).remove(0);
     assert_eq!(r.text(), "GET /old|");
     assert_eq!(r.header("x-version"), Some("1.0"));
     assert_ne!(
         r.header("connection").map(str::to_ascii_lowercase),
         Some("keep-alive".into())
     );
+    // read_all returned: the server closed.
     assert!(closed(&mut s));
 }
 
@@ -383,6 +390,35 @@ fn pipelined_garbage_after_good_requests() {
     assert_eq!(got[1], (200, "POST /b|xy".into()));
     assert_eq!(got[2].0, 400);
     assert_eq!(seen(&srv), "GET /a,POST /b");
+}
+
+#[test]
+fn pipelined_requests_wait_for_a_client_that_does_not_read() {
+    // Pipelining many requests for a large body without reading: responses
+    // are made as the client takes them, not all queued in server memory.
+    let big = r#"
+      local body = string.rep("0123456789abcdef", 65536)
+      return function(req) return { body = body } end
+    "#;
+    let srv = Server::start(big, &[]);
+    let mut s = open(&srv);
+    send(&mut s, &get("/warm"));
+    assert_eq!(read_response(&mut s).body.len(), 1 << 20);
+    let before = srv.rss_kib();
+    let n = 64;
+    let mut batch = Vec::new();
+    for i in 0..n {
+        batch.extend_from_slice(&get(&format!("/{i}")));
+    }
+    send(&mut s, &batch);
+    sleep(Duration::from_millis(500));
+    let grown_mib = srv.rss_kib().saturating_sub(before) / 1024;
+    for i in 0..n {
+        let r = read_response(&mut s);
+        assert_eq!((r.status, r.body.len()), (200, 1 << 20), "response {i}");
+    }
+    // 64 MiB of responses; a few MiB of them may wait in buffers.
+    assert!(grown_mib < 24, "the server grew by {grown_mib} MiB");
 }
 
 #[test]
@@ -1007,8 +1043,19 @@ fn large_response_read_slowly_arrives_intact() {
       local body = table.concat(parts)
       return function(req) return { body = body, headers = { ["content-type"] = "text/plain" } } end
     "#;
-    // A short idle timeout must not cut a keep-alive response still being sent.
-    let srv = Server::start(big, &["--idle-timeout", "0.5", "--send-timeout", "3"]);
+    // Short idle and head timeouts must not cut a keep-alive response still
+    // being sent, nor time out a request pipelined behind it.
+    let srv = Server::start(
+        big,
+        &[
+            "--idle-timeout",
+            "0.5",
+            "--header-timeout",
+            "0.5",
+            "--send-timeout",
+            "3",
+        ],
+    );
     let mut s = open(&srv);
     send(&mut s, &get("/big"));
     let mut head = Vec::new();
@@ -1020,6 +1067,8 @@ fn large_response_read_slowly_arrives_intact() {
     let head = String::from_utf8(head).unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains("Content-Length: 5242880\r\n"), "{head}");
+    // The next request waits behind the response the client is still taking.
+    send(&mut s, &get_close("/again"));
     let mut body = Vec::with_capacity(5 << 20);
     let mut buf = vec![0u8; 16 << 10];
     let started = Instant::now();
@@ -1040,9 +1089,8 @@ fn large_response_read_slowly_arrives_intact() {
     for (i, line) in body.chunks(16).enumerate() {
         assert_eq!(line, format!("{i:015}\n").as_bytes(), "line {i}");
     }
-    // The connection is still good for another request.
-    send(&mut s, &get_close("/again"));
     let r = read_response(&mut s);
+    assert_eq!(r.status, 200);
     assert_eq!(r.body.len(), 5 << 20);
 }
 

@@ -19,6 +19,10 @@ use std::path::PathBuf;
 const MAX_DISCARD: u64 = 1 << 20;
 /// Largest trailer section of a chunked body.
 const MAX_TRAILER_BYTES: usize = 8 << 10;
+/// Pipelined requests wait while this much output is queued, so a client
+/// that sends requests without reading responses cannot make us buffer
+/// without bound.
+const MAX_QUEUED_OUTPUT: usize = 256 << 10;
 
 pub struct Limits {
     pub head: role::Limits,
@@ -135,9 +139,12 @@ impl Conn {
     pub fn phase(&self) -> Phase {
         match (&self.reader, &self.writer) {
             (Reader::Closed, _) => Phase::Closing,
-            // Not idle while a response is still leaving: a client reading a
-            // large body slowly is not cut off by the idle timeout.
-            (Reader::Head, Writer::Done) if self.rbuf.is_empty() && !self.output().is_empty() => {
+            // Not idle while a response is still leaving, nor reading a head
+            // that waits for the output to drain: the client is taking a
+            // response, and only the send timeout applies.
+            (Reader::Head, Writer::Done)
+                if !self.output().is_empty() && (self.rbuf.is_empty() || self.output_full()) =>
+            {
                 Phase::Handler
             }
             (Reader::Head, Writer::Done) if self.rbuf.is_empty() => Phase::Idle,
@@ -160,6 +167,11 @@ impl Conn {
 
     pub fn output(&self) -> &[u8] {
         &self.out[self.out_pos..]
+    }
+
+    /// Whether the next request must wait for the client to take output.
+    fn output_full(&self) -> bool {
+        self.out.len() - self.out_pos >= MAX_QUEUED_OUTPUT
     }
 
     /// Marks `n` bytes of [`Conn::output`] as written to the socket.
@@ -199,7 +211,12 @@ impl Conn {
     /// Parses what the input holds, as far as the state allows.
     pub fn poll(&mut self, limits: &Limits) -> Option<Event> {
         match &mut self.reader {
-            Reader::Head if self.writer == Writer::Done => self.poll_head(limits),
+            Reader::Head
+                if self.writer == Writer::Done
+                    && self.out.len() - self.out_pos < MAX_QUEUED_OUTPUT =>
+            {
+                self.poll_head(limits)
+            }
             Reader::Body(decoder) => {
                 let body = self.body.as_ref()?;
                 if self.rbuf.is_empty() || !body.borrow().wants_more() {

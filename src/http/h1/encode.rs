@@ -17,6 +17,8 @@ pub enum Framing {
 }
 
 pub struct Head<'a> {
+    /// Whether the request was HTTP/1.1. The status line says HTTP/1.1 either
+    /// way (RFC 9110 §6.2); a 1.0 peer only changes the connection handling.
     pub http11: bool,
     pub status: u16,
     pub headers: &'a [(String, Vec<u8>)],
@@ -35,11 +37,7 @@ fn is_framing_header(name: &str) -> bool {
 }
 
 pub fn write_head(out: &mut Vec<u8>, head: &Head) {
-    out.extend_from_slice(if head.http11 {
-        b"HTTP/1.1 "
-    } else {
-        b"HTTP/1.0 "
-    });
+    out.extend_from_slice(b"HTTP/1.1 ");
     let mut status = itoa::Buffer::new();
     out.extend_from_slice(status.format(head.status).as_bytes());
     out.push(b' ');
@@ -130,6 +128,25 @@ mod tests {
         assert!(!text.contains("999"));
         assert!(!text.contains("Connection"));
         assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn http10_peer_gets_an_http11_status_line_and_keep_alive() {
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            &Head {
+                http11: false,
+                status: 200,
+                headers: &[],
+                framing: Framing::Length(0),
+                date: "D",
+                keep_alive: true,
+            },
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains("Connection: keep-alive\r\n"), "{text}");
     }
 
     #[test]
