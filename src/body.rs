@@ -75,6 +75,8 @@ pub struct Body {
     pub failed: Option<String>,
     /// The handler reads the body as a stream.
     pub streaming: bool,
+    /// The request is over: what still arrives is counted, not kept.
+    released: bool,
 }
 
 impl Body {
@@ -90,6 +92,7 @@ impl Body {
             complete: expected == Some(0),
             failed: None,
             streaming: false,
+            released: false,
         }
     }
 
@@ -100,6 +103,9 @@ impl Body {
     /// Appends decoded body bytes.
     pub fn push(&mut self, data: &[u8]) -> io::Result<()> {
         self.received += data.len() as u64;
+        if self.released {
+            return Ok(());
+        }
         if self.streaming {
             if self.mem_pos > 0 && self.mem_pos == self.mem.len() {
                 self.mem.clear();
@@ -209,6 +215,15 @@ impl Body {
     pub fn temp_dir(&self) -> &Path {
         &self.temp_dir
     }
+
+    /// Frees the body when its request ends: the spooled file is removed now,
+    /// not whenever the last reference to the body (a Lua value) is collected.
+    pub fn release(&mut self) {
+        self.released = true;
+        self.spool = None;
+        self.mem = Vec::new();
+        self.mem_pos = 0;
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +250,19 @@ mod tests {
         assert_eq!(b.read(15).unwrap(), b"012345678901234");
         drop(b);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn release_removes_the_spool_and_ignores_later_bytes() {
+        let mut b = Body::new(None, 16, &std::env::temp_dir());
+        b.push(&[7; 40]).unwrap();
+        let path = b.spool_path().unwrap().to_path_buf();
+        b.release();
+        assert!(!path.exists());
+        b.push(&[7; 40]).unwrap();
+        assert!(b.spool_path().is_none());
+        assert_eq!(b.received, 80);
+        assert!(b.read(100).unwrap().is_empty());
     }
 
     #[test]

@@ -58,6 +58,16 @@ pub enum Kind {
     Text,
     /// An address; the option may be given more than once.
     Address,
+    /// A file path; the option may be given more than once.
+    Paths,
+}
+
+/// Whether HTTPS clients must present a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    None,
+    Optional,
+    Required,
 }
 
 /// One option as the doors present it.
@@ -70,6 +80,12 @@ pub struct OptionSpec {
 /// Every option, in the order `--help` lists them.
 pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "listen", kind: Kind::Address, help: "address to serve plain HTTP on, repeatable (default 0.0.0.0:8080)" },
+    OptionSpec { name: "tls_listen", kind: Kind::Address, help: "address to serve HTTPS on, repeatable (needs --tls-cert and --tls-key)" },
+    OptionSpec { name: "tls_cert", kind: Kind::Paths, help: "PEM certificate chain for HTTPS, repeatable; SNI picks among them, the first is the default" },
+    OptionSpec { name: "tls_key", kind: Kind::Paths, help: "PEM private key (PKCS#8, PKCS#1 or SEC1) of the --tls-cert at the same position" },
+    OptionSpec { name: "client_ca", kind: Kind::Text, help: "PEM bundle of the CAs that client certificates must chain to" },
+    OptionSpec { name: "client_auth", kind: Kind::Text, help: "client certificates: none (default), optional or required" },
+    OptionSpec { name: "redirect_https", kind: Kind::Flag, help: "answer plain HTTP with a redirect to the first HTTPS listener" },
     OptionSpec { name: "workers", kind: Kind::Count, help: "worker threads, each with its own event loop and Lua state (default: number of cores)" },
     OptionSpec { name: "dev", kind: Kind::Flag, help: "development mode: Lua tracebacks in error pages" },
     OptionSpec { name: "reload", kind: Kind::Flag, help: "reload when the script or a module it requires changes (default: on with --dev, else off)" },
@@ -120,6 +136,12 @@ pub struct Config {
     pub lua_modules: Vec<(String, crate::lua::CModule)>,
     pub listen: Vec<SocketAddr>,
     listen_given: bool,
+    pub tls_listen: Vec<SocketAddr>,
+    pub tls_certs: Vec<PathBuf>,
+    pub tls_keys: Vec<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+    pub client_auth: ClientAuth,
+    pub redirect_https: bool,
     pub workers: usize,
     pub dev: bool,
     /// Reload on change; None follows `dev`.
@@ -149,6 +171,12 @@ impl Default for Config {
             lua_modules: Vec::new(),
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
             listen_given: false,
+            tls_listen: Vec::new(),
+            tls_certs: Vec::new(),
+            tls_keys: Vec::new(),
+            client_ca: None,
+            client_auth: ClientAuth::None,
+            redirect_https: false,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             dev: false,
             reload: None,
@@ -207,6 +235,7 @@ impl Config {
                 match name.as_str() {
                     "dev" => self.dev = on,
                     "reload" => self.reload = Some(on),
+                    "redirect_https" => self.redirect_https = on,
                     _ => unreachable!("flag option {name} has no field"),
                 }
                 Ok(())
@@ -214,11 +243,26 @@ impl Config {
             Kind::Text => self.set_text(&name, value).map_err(|r| bad(&r)),
             Kind::Address => {
                 let addr = parse_address(value).map_err(|r| bad(&r))?;
+                // The default plain listener goes once any address is given.
                 if !self.listen_given {
                     self.listen.clear();
                     self.listen_given = true;
                 }
-                self.listen.push(addr);
+                match name.as_str() {
+                    "listen" => self.listen.push(addr),
+                    _ => self.tls_listen.push(addr),
+                }
+                Ok(())
+            }
+            Kind::Paths => {
+                let path = PathBuf::from(value);
+                if !path.is_file() {
+                    return Err(bad("no such file"));
+                }
+                match name.as_str() {
+                    "tls_cert" => self.tls_certs.push(path),
+                    _ => self.tls_keys.push(path),
+                }
                 Ok(())
             }
         }
@@ -286,6 +330,21 @@ impl Config {
                     "stdout" | "-" => AccessLog::Stdout,
                     "off" => AccessLog::Off,
                     path => AccessLog::File(PathBuf::from(path)),
+                }
+            }
+            "client_ca" => {
+                let path = PathBuf::from(value);
+                if !path.is_file() {
+                    return Err("no such file".into());
+                }
+                self.client_ca = Some(path);
+            }
+            "client_auth" => {
+                self.client_auth = match value {
+                    "none" => ClientAuth::None,
+                    "optional" => ClientAuth::Optional,
+                    "required" => ClientAuth::Required,
+                    _ => return Err("expected none, optional or required".into()),
                 }
             }
             "temp_dir" => {
@@ -392,7 +451,8 @@ mod tests {
                 Kind::Count => &["100", "2000000"],
                 Kind::Seconds => &["1.5"],
                 Kind::Flag => &["true"],
-                Kind::Text => &["/tmp"],
+                Kind::Text => &["/tmp", "/etc/hostname", "optional"],
+                Kind::Paths => &["/etc/hostname"],
                 Kind::Address => &["127.0.0.1:0"],
             };
             let mut c = Config::new();

@@ -10,6 +10,7 @@ pub mod log;
 pub mod lua;
 pub mod reload;
 pub mod server;
+pub mod tls;
 pub mod worker;
 
 pub use config::Config;

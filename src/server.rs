@@ -19,6 +19,8 @@ pub enum StartError {
     NoScript,
     /// The script does not load: file:line and message.
     Script(String),
+    /// The HTTPS setup failed: certificate or key file and reason.
+    Tls(String),
     /// A listen address cannot be bound.
     Bind { addr: SocketAddr, reason: String },
     /// Anything else (threads, the event loop, the access log).
@@ -29,7 +31,7 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::NoScript => f.write_str("no script to serve"),
-            StartError::Script(m) => f.write_str(m),
+            StartError::Script(m) | StartError::Tls(m) => f.write_str(m),
             StartError::Bind { addr, reason } => write!(f, "cannot listen on {addr}: {reason}"),
             StartError::Other(m) => f.write_str(m),
         }
@@ -69,7 +71,9 @@ impl Handle {
 pub struct Server {
     handle: Handle,
     threads: Vec<JoinHandle<()>>,
+    /// Plain addresses, then HTTPS ones.
     addrs: Vec<SocketAddr>,
+    plain: usize,
     watcher: Option<Watcher>,
 }
 
@@ -78,6 +82,7 @@ impl Server {
     /// worker has loaded the script, so a bad script fails here.
     pub fn start(config: Config) -> Result<Server, StartError> {
         let script = config.script.clone().ok_or(StartError::NoScript)?;
+        let tls = crate::tls::server_config(&config).map_err(StartError::Tls)?;
         let config = Arc::new(config);
         let (sockets, addrs) = bind_all(&config)?;
         let shared = Arc::new(Shared::default());
@@ -89,15 +94,16 @@ impl Server {
         for index in 0..config.workers {
             let listeners = sockets
                 .iter()
-                .map(|set| set[index].try_clone())
+                .map(|(set, is_tls)| set[index].try_clone().map(|l| (l, *is_tls)))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| StartError::Other(format!("cannot share a listener: {e}")))?;
-            let (config, shared, tx, script, watch) = (
+            let (config, shared, tx, script, watch, tls) = (
                 config.clone(),
                 shared.clone(),
                 tx.clone(),
                 script.clone(),
                 watch.clone(),
+                tls.clone(),
             );
             let spawned = std::thread::Builder::new()
                 .name(format!("flutter-worker-{index}"))
@@ -109,7 +115,7 @@ impl Server {
                         watch,
                     };
                     let loader = Box::new(move || Runtime::load(&script, &settings));
-                    match Worker::new(index, config, listeners, shared, loader) {
+                    match Worker::new(index, config, listeners, tls, shared, loader) {
                         Ok((mut worker, waker)) => {
                             let _ = tx.send(Ok(waker));
                             drop(tx);
@@ -131,6 +137,7 @@ impl Server {
                 wakers: Vec::new(),
             },
             threads,
+            plain: config.listen.len(),
             addrs,
             watcher: None,
         };
@@ -150,9 +157,14 @@ impl Server {
         Ok(server)
     }
 
-    /// The bound addresses, in the order of `listen` (a port 0 is resolved).
+    /// The bound plain HTTP addresses, in the order of `listen` (a port 0 is resolved).
     pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+        &self.addrs[..self.plain]
+    }
+
+    /// The bound HTTPS addresses, in the order of `tls_listen`.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.addrs[self.plain..]
     }
 
     /// A handle to stop or reload the server from another thread.
@@ -194,6 +206,7 @@ pub struct LocalServer {
     worker: Worker,
     events: mio::Events,
     addrs: Vec<SocketAddr>,
+    plain: usize,
     running: bool,
 }
 
@@ -201,22 +214,34 @@ impl LocalServer {
     /// Binds and sets up the worker; `loader` builds its Lua runtime.
     pub fn start(mut config: Config, loader: Loader) -> Result<LocalServer, StartError> {
         config.workers = 1;
+        let tls = crate::tls::server_config(&config).map_err(StartError::Tls)?;
         let config = Arc::new(config);
         let (mut sockets, addrs) = bind_all(&config)?;
-        let listeners = sockets.iter_mut().map(|set| set.remove(0)).collect();
+        let listeners = sockets
+            .iter_mut()
+            .map(|(set, is_tls)| (set.remove(0), *is_tls))
+            .collect();
         let shared = Arc::new(Shared::default());
+        let plain = config.listen.len();
         let (worker, _waker) =
-            Worker::new(0, config, listeners, shared, loader).map_err(StartError::Script)?;
+            Worker::new(0, config, listeners, tls, shared, loader).map_err(StartError::Script)?;
         Ok(LocalServer {
             worker,
             events: mio::Events::with_capacity(1024),
             addrs,
+            plain,
             running: true,
         })
     }
 
+    /// The bound plain HTTP addresses.
     pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+        &self.addrs[..self.plain]
+    }
+
+    /// The bound HTTPS addresses.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.addrs[self.plain..]
     }
 
     /// Handles what is ready, waiting at most `timeout`. False once stopped.
@@ -246,29 +271,29 @@ impl LocalServer {
 }
 
 /// One listening socket per worker for each address (SO_REUSEPORT lets the
-/// kernel spread connections across them). A port 0 is resolved by the first
-/// bind and reused for the rest.
-fn bind_all(
-    config: &Config,
-) -> Result<(Vec<Vec<std::net::TcpListener>>, Vec<SocketAddr>), StartError> {
+/// kernel spread connections across them), plain addresses first, then
+/// HTTPS ones, each set flagged whether it is HTTPS. A port 0 is resolved by
+/// the first bind and reused for the rest.
+type Listeners = Vec<(Vec<std::net::TcpListener>, bool)>;
+
+fn bind_all(config: &Config) -> Result<(Listeners, Vec<SocketAddr>), StartError> {
     let mut sets = Vec::new();
     let mut addrs = Vec::new();
-    for &requested in &config.listen {
-        let first = bind_one(requested).map_err(|e| StartError::Bind {
-            addr: requested,
+    let all = config.listen.iter().map(|a| (*a, false));
+    for (requested, is_tls) in all.chain(config.tls_listen.iter().map(|a| (*a, true))) {
+        let bind_err = |addr, e: std::io::Error| StartError::Bind {
+            addr,
             reason: e.to_string(),
-        })?;
+        };
+        let first = bind_one(requested).map_err(|e| bind_err(requested, e))?;
         let actual = first
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?;
         let mut set = vec![first];
         for _ in 1..config.workers {
-            set.push(bind_one(actual).map_err(|e| StartError::Bind {
-                addr: actual,
-                reason: e.to_string(),
-            })?);
+            set.push(bind_one(actual).map_err(|e| bind_err(actual, e))?);
         }
-        sets.push(set);
+        sets.push((set, is_tls));
         addrs.push(actual);
     }
     Ok((sets, addrs))

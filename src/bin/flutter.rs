@@ -27,6 +27,7 @@ fn command() -> Command {
                 .require_equals(true)
                 .value_name("BOOL"),
             Kind::Address => arg.action(ArgAction::Append).value_name("ADDR"),
+            Kind::Paths => arg.action(ArgAction::Append).value_name("FILE"),
             Kind::Count => arg.value_name("N"),
             Kind::Seconds => arg.value_name("SECONDS"),
             Kind::Text => arg.value_name("VALUE"),
@@ -113,13 +114,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    for addr in server.local_addrs() {
+    let plain = server.local_addrs().iter().map(|a| ("http", a));
+    for (scheme, addr) in plain.chain(server.tls_addrs().iter().map(|a| ("https", a))) {
         let shown = if addr.ip().is_unspecified() {
             format!("localhost:{}", addr.port())
         } else {
             addr.to_string()
         };
-        println!("flutter: serving http://{shown}/");
+        println!("flutter: serving {scheme}://{shown}/");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -3,6 +3,32 @@
 
 use crate::body::SharedBody;
 use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// What a TLS handshake established (`req.tls`).
+#[derive(Clone, Debug)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+    pub alpn: Option<String>,
+    pub sni: Option<String>,
+    pub client: Option<ClientCert>,
+}
+
+/// The client's certificate (`req.tls.client`).
+#[derive(Clone, Debug)]
+pub struct ClientCert {
+    pub verified: bool,
+    pub subject: String,
+    pub issuer: String,
+    /// Hexadecimal.
+    pub serial: String,
+    /// Unix time.
+    pub not_before: i64,
+    pub not_after: i64,
+    pub fingerprint_sha256: String,
+    pub pem: String,
+}
 
 pub struct Request {
     pub method: String,
@@ -18,6 +44,8 @@ pub struct Request {
     pub headers: Vec<(String, Vec<u8>)>,
     pub remote: SocketAddr,
     pub scheme: &'static str,
+    /// The TLS session, for HTTPS.
+    pub tls: Option<Rc<TlsInfo>>,
     /// Unique within the process.
     pub id: u64,
     pub body: SharedBody,

@@ -85,8 +85,8 @@ pub struct Task {
 
 impl Drop for Task {
     fn drop(&mut self) {
-        // Uploaded files of the request are removed with it.
-        self.body.parts.borrow_mut().clear();
+        // Uploaded files and the spooled body of the request are removed with it.
+        self.body.release();
     }
 }
 
@@ -95,8 +95,7 @@ pub struct Runtime {
     run: Function,
     handler: Function,
     http_error_mt: Table,
-    budget: Rc<Cell<i64>>,
-    exceeded: Rc<Cell<u32>>,
+    budget: Rc<Budget>,
     instruction_limit: u64,
     memory_limit: usize,
     /// Set when the state ran out of memory; the worker replaces it.
@@ -109,6 +108,25 @@ struct Installed {
     run: Function,
     library: Table,
     http_error_mt: Table,
+    /// `pcall`, `xpcall` and `coroutine.resume` that do not let a request go on
+    /// past the memory limit (installed as globals in states flutter owns).
+    guards: Table,
+    budget: Rc<Budget>,
+}
+
+/// The CPU budget of the request coroutine running on a Lua state; one runs
+/// at a time, so every runtime on the state shares it.
+struct Budget {
+    /// Instructions the running request may still execute.
+    left: Cell<i64>,
+    /// Checks since the last resume that found the budget spent.
+    exceeded: Cell<u32>,
+    /// Instructions between checks: HOOK_EVERY, or 1 once a budget was spent.
+    every: Cell<u32>,
+    /// A request coroutine is running.
+    running: Cell<bool>,
+    /// The running request hit the memory limit and caught the error.
+    out_of_memory: Cell<bool>,
 }
 
 fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
@@ -118,7 +136,28 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
     let library = library::create(lua)?;
     let natives = lua.create_table()?;
     request::natives(lua, &natives)?;
-    let (run, additions, http_error_mt): (Function, Table, Table) = lua
+    let budget = Rc::new(Budget {
+        left: Cell::new(i64::MAX),
+        exceeded: Cell::new(0),
+        every: Cell::new(HOOK_EVERY),
+        running: Cell::new(false),
+        out_of_memory: Cell::new(false),
+    });
+    // out_of_memory() -> whether a request is running; if so it is stopped.
+    let b = budget.clone();
+    natives.raw_set(
+        "out_of_memory",
+        lua.create_function(move |_, ()| {
+            if !b.running.get() {
+                return Ok(false);
+            }
+            b.out_of_memory.set(true);
+            // The budget hook ends the request at its next check, whatever catches errors.
+            b.left.set(0);
+            Ok(true)
+        })?,
+    )?;
+    let (run, additions, http_error_mt, guards): (Function, Table, Table, Table) = lua
         .load(PRELUDE)
         .set_name("=flutter")
         .call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), natives))?;
@@ -126,10 +165,13 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         let (k, v) = pair?;
         library.raw_set(k, v)?;
     }
+    arm_budget_hook(lua, &budget)?;
     let i = Rc::new(Installed {
         run,
         library,
         http_error_mt,
+        guards,
+        budget,
     });
     lua.set_app_data(i.clone());
     Ok(i)
@@ -140,21 +182,28 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
     Ok(installed(lua)?.library.clone())
 }
 
+type Hook = Box<dyn Fn(&Lua, &mlua::debug::Debug) -> mlua::Result<VmState>>;
+
 /// The hook that stops a coroutine past its instruction budget.
-fn budget_hook(
-    budget: Rc<Cell<i64>>,
-    exceeded: Rc<Cell<u32>>,
-) -> impl Fn(&Lua, &mlua::debug::Debug) -> mlua::Result<VmState> + 'static {
-    move |_, _| {
-        let left = budget.get() - i64::from(HOOK_EVERY);
-        budget.set(left);
+fn budget_hook(b: Rc<Budget>) -> Hook {
+    Box::new(move |lua, _| {
+        let left = b.left.get().saturating_sub(i64::from(b.every.get()));
+        b.left.set(left);
         if left > 0 {
             return Ok(VmState::Continue);
         }
-        // Yielding cannot be caught by the script's pcall; where a yield is
-        // impossible (inside a C call) the next check raises an error instead.
-        let n = exceeded.get() + 1;
-        exceeded.set(n);
+        let n = b.exceeded.get() + 1;
+        b.exceeded.set(n);
+        // From now on check every instruction, in this coroutine and in those it
+        // creates: a loop that catches the error below gets no room to go on.
+        b.every.set(1);
+        lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(1),
+            budget_hook(b.clone()),
+        )?;
+        // A yield cannot be caught by the script's pcall; where a yield is
+        // impossible (inside a C call: mlua then just goes on) the next check
+        // raises an error, which unwinds to a point where the yield works.
         if n % 2 == 1 {
             Ok(VmState::Yield)
         } else {
@@ -162,7 +211,21 @@ fn budget_hook(
                 "request exceeded lua_instruction_limit",
             ))
         }
-    }
+    })
+}
+
+/// Makes the budget hook the state's global hook, checked every HOOK_EVERY
+/// instructions. Request coroutines get it when created, and Lua copies a
+/// coroutine's hook into the coroutines it creates, so none escapes the budget.
+fn arm_budget_hook(lua: &Lua, b: &Rc<Budget>) -> mlua::Result<()> {
+    b.every.set(HOOK_EVERY);
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        budget_hook(b.clone()),
+    )?;
+    // That also hooked the calling thread; only request coroutines are budgeted.
+    lua.remove_hook();
+    Ok(())
 }
 
 impl Runtime {
@@ -208,6 +271,14 @@ impl Runtime {
                     record_required_files(&lua, watch.clone())?;
                 }
             }
+            let guards = installed(&lua)?.guards.clone();
+            lua.globals()
+                .raw_set("pcall", guards.raw_get::<Function>("pcall")?)?;
+            lua.globals()
+                .raw_set("xpcall", guards.raw_get::<Function>("xpcall")?)?;
+            lua.globals()
+                .get::<Table>("coroutine")?
+                .raw_set("resume", guards.raw_get::<Function>("resume")?)?;
             if settings.memory_limit > 0 {
                 lua.set_memory_limit(settings.memory_limit)?;
             }
@@ -218,14 +289,17 @@ impl Runtime {
             Runtime::new(lua, None, settings).map_err(|e| format!("cannot set up Lua: {e}"))?;
         // The script's top level runs under the same budget as a request.
         if settings.instruction_limit > 0 {
-            rt.budget.set(settings.instruction_limit as i64);
-            let hook = budget_hook(rt.budget.clone(), rt.exceeded.clone());
+            rt.budget.left.set(rt.task_budget());
+            rt.budget.exceeded.set(0);
             rt.lua
-                .set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), hook)
+                .set_global_hook(
+                    HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+                    budget_hook(rt.budget.clone()),
+                )
                 .map_err(|e| format!("cannot set up Lua: {e}"))?;
         }
         let loaded = rt.lua.load(&code).set_name(name.clone()).eval::<Value>();
-        rt.lua.remove_hook();
+        arm_budget_hook(&rt.lua, &rt.budget).map_err(|e| format!("cannot set up Lua: {e}"))?;
         let handler = match loaded.map_err(|e| script_error(&e))? {
             Value::Function(f) => f,
             _ => match rt.lua.globals().get::<Value>("onRequest") {
@@ -253,13 +327,20 @@ impl Runtime {
             handler: handler.unwrap_or_else(|| i.run.clone()),
             run: i.run.clone(),
             http_error_mt: i.http_error_mt.clone(),
+            budget: i.budget.clone(),
             lua,
-            budget: Rc::new(Cell::new(i64::MAX)),
-            exceeded: Rc::new(Cell::new(0)),
             instruction_limit: settings.instruction_limit,
             memory_limit: settings.memory_limit,
             exhausted: Cell::new(false),
         })
+    }
+
+    /// The instructions one request may run (0 in the settings: no limit).
+    fn task_budget(&self) -> i64 {
+        match self.instruction_limit {
+            0 => i64::MAX,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        }
     }
 
     /// Whether the state ran out of memory and must be replaced.
@@ -276,24 +357,22 @@ impl Runtime {
                 return Err(self.failure(e.status, e.message, None));
             }
         }
+        // The thread gets the budget hook (see arm_budget_hook).
         let thread = self.lua.create_thread(self.run.clone()).map_err(internal)?;
-        if self.instruction_limit > 0 {
-            let hook = budget_hook(self.budget.clone(), self.exceeded.clone());
-            thread
-                .set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), hook)
-                .map_err(internal)?;
-        }
         Ok(Task {
             thread,
             body: handle.0.clone(),
             start: Some((table, handle)),
-            budget: i64::try_from(self.instruction_limit).unwrap_or(i64::MAX),
+            budget: self.task_budget(),
         })
     }
 
     pub fn resume(&self, task: &mut Task) -> Step {
-        self.budget.set(task.budget);
-        self.exceeded.set(0);
+        let b = &self.budget;
+        b.left.set(task.budget);
+        b.exceeded.set(0);
+        b.out_of_memory.set(false);
+        b.running.set(true);
         let result = match task.start.take() {
             Some((req, handle)) => {
                 task.thread
@@ -301,8 +380,21 @@ impl Runtime {
             }
             None => task.thread.resume::<MultiValue>(()),
         };
-        task.budget = self.budget.get();
-        if self.exceeded.get() > 0 {
+        b.running.set(false);
+        task.budget = b.left.get();
+        if b.every.get() != HOOK_EVERY {
+            // The request ran out of budget; the others go on at the usual interval.
+            // (Setting a hook cannot fail once the state exists.)
+            let _ = arm_budget_hook(&self.lua, b);
+        }
+        if b.out_of_memory.get() {
+            return Step::Failed(self.failure(
+                500,
+                "not enough memory (the request reached lua_memory_limit)".into(),
+                None,
+            ));
+        }
+        if b.exceeded.get() > 0 {
             return Step::Failed(self.failure(
                 500,
                 "request exceeded lua_instruction_limit".into(),

@@ -1,7 +1,8 @@
 -- The part of the request runner written in Lua: what must be able to yield
 -- (waiting for the body, sleeping, streaming) lives here, the rest in Rust.
 -- Called once per Lua state with the yield token, the failure token and the
--- native functions; returns the runner and the library functions it adds.
+-- native functions; returns the runner, the library functions it adds, the
+-- metatable of body errors and the guarded pcall/xpcall/coroutine.resume.
 local TOKEN, FAIL, native = ...
 local yield, xpcall, traceback = coroutine.yield, xpcall, debug.traceback
 local type, getmetatable, setmetatable, rawget, tostring = type, getmetatable, setmetatable, rawget, tostring
@@ -77,6 +78,26 @@ local function run(handler, req, body)
   return res
 end
 
+-- A request that reaches the state's memory limit ends with 500 and the state
+-- is replaced. These stand in for pcall, xpcall and coroutine.resume so that
+-- catching the memory error does not let the request go on retrying (each
+-- failed allocation costs a full garbage collection); outside a request they
+-- behave exactly like the originals.
+local MEMORY_ERROR = "not enough memory"
+local out_of_memory = native.out_of_memory
+local raw_pcall, raw_resume = pcall, coroutine.resume
+
+local function pass(ok, ...)
+  if not ok and ... == MEMORY_ERROR and out_of_memory() then error(MEMORY_ERROR, 0) end
+  return ok, ...
+end
+
+local guards = {
+  pcall = function(...) return pass(raw_pcall(...)) end,
+  xpcall = function(...) return pass(xpcall(...)) end,
+  resume = function(...) return pass(raw_resume(...)) end,
+}
+
 local library = {}
 
 -- Suspends the calling request for `seconds`; other requests go on meanwhile.
@@ -87,4 +108,4 @@ function library.sleep(seconds)
   yield(TOKEN, SLEEP, seconds)
 end
 
-return run, library, http_error_mt
+return run, library, http_error_mt, guards

@@ -24,6 +24,15 @@ pub struct BodyCtx {
     pub parts: RefCell<Vec<multipart::Part>>,
 }
 
+impl BodyCtx {
+    /// Ends the request's hold on its body: uploaded files and the spooled body
+    /// are removed now, though Lua may keep the handle until it collects it.
+    pub fn release(&self) {
+        self.parts.borrow_mut().clear();
+        self.body.borrow_mut().release();
+    }
+}
+
 /// The userdata handle the prelude keeps per request.
 #[derive(Clone)]
 pub struct BodyHandle(pub Rc<BodyCtx>);
@@ -99,6 +108,9 @@ pub fn build(lua: &Lua, req: &Request) -> mlua::Result<(Table, BodyHandle)> {
     t.raw_set("remote_addr", req.remote.ip().to_string())?;
     t.raw_set("remote_port", req.remote.port())?;
     t.raw_set("id", req.id)?;
+    if let Some(tls) = &req.tls {
+        t.raw_set("tls", tls_table(lua, tls)?)?;
+    }
 
     let headers = lua.create_table_with_capacity(0, req.headers.len())?;
     let mut cookies = Vec::new();
@@ -134,6 +146,28 @@ pub fn build(lua: &Lua, req: &Request) -> mlua::Result<(Table, BodyHandle)> {
         parts: RefCell::new(Vec::new()),
     }));
     Ok((t, handle))
+}
+
+/// `req.tls`: the session and, when one was sent, the client's certificate.
+fn tls_table(lua: &Lua, tls: &crate::http::message::TlsInfo) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, 5)?;
+    t.raw_set("version", tls.version.as_str())?;
+    t.raw_set("cipher", tls.cipher.as_str())?;
+    t.raw_set("alpn", tls.alpn.as_deref())?;
+    t.raw_set("sni", tls.sni.as_deref())?;
+    if let Some(c) = &tls.client {
+        let ct = lua.create_table_with_capacity(0, 8)?;
+        ct.raw_set("verified", c.verified)?;
+        ct.raw_set("subject", c.subject.as_str())?;
+        ct.raw_set("issuer", c.issuer.as_str())?;
+        ct.raw_set("serial", c.serial.as_str())?;
+        ct.raw_set("not_before", c.not_before)?;
+        ct.raw_set("not_after", c.not_after)?;
+        ct.raw_set("fingerprint_sha256", c.fingerprint_sha256.as_str())?;
+        ct.raw_set("pem", c.pem.as_str())?;
+        t.raw_set("client", ct)?;
+    }
+    Ok(t)
 }
 
 fn content_type(req: &Table) -> mlua::Result<Vec<u8>> {

@@ -6,6 +6,7 @@
 //! operation says `WouldBlock`, so no request costs an `epoll_ctl`.
 
 pub mod timers;
+pub mod transport;
 
 use crate::config::Config;
 use crate::http::date::DateCache;
@@ -17,13 +18,14 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timers::{Timer, Timers};
+use transport::Transport;
 
 const WAKER: Token = Token(usize::MAX - 1);
 /// Tokens below this are listeners; connection `key` has token `FIRST_CONN + key`.
@@ -44,6 +46,35 @@ pub struct Shared {
 
 /// Builds a worker's Lua runtime, on the worker's own thread.
 pub type Loader = Box<dyn Fn() -> Result<Runtime, String>>;
+
+/// A 308 to the same target on the HTTPS port (`redirect_https`).
+fn https_redirect(req: &crate::http::message::Request, port: u16) -> Response {
+    let host = req
+        .header("host")
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    // Drop the port (a bracketed IPv6 address keeps its colons).
+    let host = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => &host[..],
+    };
+    let authority = if port == 443 {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    let target = if req.target.starts_with('/') {
+        req.target.as_str()
+    } else {
+        "/"
+    };
+    let mut r = Response::new(308, "text/html; charset=utf-8", Vec::new());
+    r.headers.push((
+        "location".into(),
+        format!("https://{authority}{target}").into_bytes(),
+    ));
+    r
+}
 
 /// What a request's task is doing.
 enum Wait {
@@ -76,7 +107,7 @@ struct LogInfo {
 }
 
 struct Connection {
-    sock: TcpStream,
+    transport: Transport,
     peer: SocketAddr,
     h1: Conn,
     readable: bool,
@@ -96,7 +127,11 @@ pub struct Worker {
     index: usize,
     workers: usize,
     poll: Poll,
-    listeners: Vec<TcpListener>,
+    /// Each listener, and whether it serves HTTPS.
+    listeners: Vec<(TcpListener, bool)>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where `redirect_https` sends plain HTTP clients: the first HTTPS port.
+    https_port: Option<u16>,
     accepting: bool,
     conns: Slab<Connection>,
     timers: Timers,
@@ -128,7 +163,8 @@ impl Worker {
     pub fn new(
         index: usize,
         config: Arc<Config>,
-        listeners: Vec<std::net::TcpListener>,
+        listeners: Vec<(std::net::TcpListener, bool)>,
+        tls: Option<Arc<rustls::ServerConfig>>,
         shared: Arc<Shared>,
         loader: Loader,
     ) -> Result<(Worker, Arc<Waker>), String> {
@@ -138,13 +174,17 @@ impl Worker {
                 .map_err(|e| format!("cannot create the event loop: {e}"))?,
         );
         let mut mio_listeners = Vec::new();
-        for (i, l) in listeners.into_iter().enumerate() {
+        let mut https_port = None;
+        for (i, (l, is_tls)) in listeners.into_iter().enumerate() {
             l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            if is_tls && https_port.is_none() {
+                https_port = l.local_addr().ok().map(|a| a.port());
+            }
             let mut l = TcpListener::from_std(l);
             poll.registry()
                 .register(&mut l, Token(i), Interest::READABLE)
                 .map_err(|e| e.to_string())?;
-            mio_listeners.push(l);
+            mio_listeners.push((l, is_tls));
         }
         let runtime = Rc::new(loader()?);
         let access = match &config.access_log {
@@ -168,6 +208,8 @@ impl Worker {
             workers: config.workers,
             poll,
             listeners: mio_listeners,
+            tls,
+            https_port,
             accepting: true,
             conns: Slab::new(),
             timers: Timers::default(),
@@ -291,7 +333,7 @@ impl Worker {
             return;
         }
         self.stop_deadline = Some(Instant::now() + self.config.shutdown_timeout);
-        for mut l in self.listeners.drain(..) {
+        for (mut l, _) in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut l);
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
@@ -317,11 +359,12 @@ impl Worker {
 
     fn accept(&mut self, li: usize) {
         while self.accepting && self.conns.len() < self.config.max_connections {
-            let Some(listener) = self.listeners.get(li) else {
+            let Some((listener, is_tls)) = self.listeners.get(li) else {
                 return;
             };
+            let is_tls = *is_tls;
             match listener.accept() {
-                Ok((sock, peer)) => self.add_conn(sock, peer),
+                Ok((sock, peer)) => self.add_conn(sock, peer, is_tls),
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => continue,
                 Err(e) => {
@@ -335,8 +378,18 @@ impl Worker {
         self.accepting = false;
     }
 
-    fn add_conn(&mut self, mut sock: TcpStream, peer: SocketAddr) {
+    fn add_conn(&mut self, mut sock: TcpStream, peer: SocketAddr, is_tls: bool) {
         let _ = sock.set_nodelay(true);
+        let session = match (&self.tls, is_tls) {
+            (Some(config), true) => match crate::tls::accept(config) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    log::error(&format!("{peer}: cannot start a TLS session: {e}"));
+                    return;
+                }
+            },
+            _ => None,
+        };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         if let Err(e) = self.poll.registry().register(
@@ -350,10 +403,14 @@ impl Worker {
             ));
             return;
         }
+        let (transport, scheme) = match session {
+            Some(s) => (Transport::tls(sock, s), "https"),
+            None => (Transport::Plain(sock), "http"),
+        };
         entry.insert(Connection {
-            sock,
+            transport,
             peer,
-            h1: Conn::new(peer, "http"),
+            h1: Conn::new(peer, scheme),
             readable: true,
             writable: true,
             read_closed: false,
@@ -464,8 +521,16 @@ impl Worker {
     /// Writes pending output. False when the connection is broken.
     fn flush(&mut self, key: usize, progress: &mut bool) -> bool {
         let c = &mut self.conns[key];
+        while c.writable && c.transport.has_pending() {
+            match c.transport.flush() {
+                Ok(()) => *progress = true,
+                Err(e) if would_block(&e) => c.writable = false,
+                Err(e) if interrupted(&e) => {}
+                Err(_) => return false,
+            }
+        }
         while c.writable && !c.h1.output().is_empty() {
-            match c.sock.write(c.h1.output()) {
+            match c.transport.write(c.h1.output()) {
                 Ok(0) => return false,
                 Ok(n) => {
                     c.h1.consume_output(n);
@@ -491,10 +556,15 @@ impl Worker {
     /// Reads input the connection wants. False when the connection is broken.
     fn read(&mut self, key: usize, progress: &mut bool) -> bool {
         let c = &mut self.conns[key];
-        if !c.readable || c.read_closed || !c.h1.wants_read(self.limits.head.max_header_bytes) {
+        if !c.readable || c.read_closed {
             return true;
         }
-        match c.sock.read(&mut self.scratch) {
+        let wants =
+            c.h1.wants_read(self.limits.head.max_header_bytes) || c.transport.is_handshaking();
+        if !wants {
+            return true;
+        }
+        match c.transport.read(&mut self.scratch) {
             Ok(0) => {
                 c.read_closed = true;
                 c.h1.on_eof();
@@ -506,6 +576,11 @@ impl Worker {
                 }
             }
             Ok(n) => {
+                if !c.h1.has_tls_info() {
+                    if let Some(info) = c.transport.tls_info() {
+                        c.h1.set_tls(info);
+                    }
+                }
                 c.h1.feed(&self.scratch[..n]);
                 *progress = true;
                 // Body progress pushes the body deadline on.
@@ -515,7 +590,12 @@ impl Worker {
             }
             Err(e) if would_block(&e) => c.readable = false,
             Err(e) if interrupted(&e) => {}
-            Err(_) => return false,
+            Err(e) => {
+                if c.transport.is_tls() && e.kind() == io::ErrorKind::InvalidData {
+                    log::info(&format!("{}: {e}", c.peer));
+                }
+                return false;
+            }
         }
         true
     }
@@ -534,6 +614,15 @@ impl Worker {
                     referer: req.header("referer").map(<[u8]>::to_vec),
                     user_agent: req.header("user-agent").map(<[u8]>::to_vec),
                 });
+                if let (Some(port), false, true) = (
+                    self.https_port,
+                    c.transport.is_tls(),
+                    self.config.redirect_https,
+                ) {
+                    let response = https_redirect(&req, port);
+                    c.h1.respond(response, self.date.http());
+                    return self.log_exchange(key);
+                }
                 c.job = Some(Job {
                     request: Some(req),
                     task: None,
@@ -747,7 +836,12 @@ impl Worker {
     /// Arms the timeout of the connection's current phase.
     fn update_deadline(&mut self, key: usize) {
         let c = &mut self.conns[key];
-        let phase = c.h1.phase();
+        // A TLS handshake is timed like a request head.
+        let phase = if c.transport.is_handshaking() {
+            Phase::Head
+        } else {
+            c.h1.phase()
+        };
         let now = Instant::now();
         let stuck_output = !c.h1.output().is_empty() && !c.writable;
         if phase != c.phase || c.deadline.is_none() {

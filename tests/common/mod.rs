@@ -63,10 +63,11 @@ impl Server {
     /// Runs flutter on a script file; Err(stderr) when it exits instead of serving.
     pub fn start_script(script: &Path, dir: &Path, args: &[&str]) -> Result<Server, String> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flutter"));
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--workers")
-            .arg("1");
+        // HTTPS tests listen on their TLS address only.
+        if !args.contains(&"--tls-listen") {
+            cmd.arg("--listen").arg("127.0.0.1:0");
+        }
+        cmd.arg("--workers").arg("1");
         cmd.args(args).arg(script);
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -87,6 +88,7 @@ impl Server {
         };
         let url = line
             .strip_prefix("flutter: serving http://")
+            .or_else(|| line.strip_prefix("flutter: serving https://"))
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         let addr: SocketAddr = url.trim_end_matches('/').parse().unwrap();
         Ok(Server {

@@ -9,10 +9,11 @@ use super::decode::{Decoder, Progress};
 use super::encode::{self, Framing, Head};
 use super::role::{self, BodyKind, RequestHead, Version};
 use crate::body::{Body, SharedBody};
-use crate::http::message::{Request, Response, ResponseBody};
+use crate::http::message::{Request, Response, ResponseBody, TlsInfo};
 use crate::http::status::has_no_body;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// Most of a discarded body (one the handler did not read) we read to keep the
 /// connection; past this it is closed instead.
@@ -96,6 +97,7 @@ pub struct Conn {
     pub status_sent: u16,
     peer: SocketAddr,
     scheme: &'static str,
+    tls: Option<Rc<TlsInfo>>,
 }
 
 impl Conn {
@@ -114,7 +116,17 @@ impl Conn {
             status_sent: 0,
             peer,
             scheme,
+            tls: None,
         }
+    }
+
+    /// Records the TLS session the requests of this connection arrive on.
+    pub fn set_tls(&mut self, info: TlsInfo) {
+        self.tls = Some(Rc::new(info));
+    }
+
+    pub fn has_tls_info(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Appends bytes read from the socket.
@@ -343,6 +355,7 @@ impl Conn {
             headers,
             remote: self.peer,
             scheme: self.scheme,
+            tls: self.tls.clone(),
             id: 0,
             body,
         }))

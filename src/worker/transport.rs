@@ -1,0 +1,154 @@
+//! The byte stream under a connection: plain TCP, or TLS over TCP. The
+//! protocol above sees plaintext either way.
+
+use crate::http::message::TlsInfo;
+use mio::net::TcpStream;
+use rustls::ServerConnection;
+use std::io::{self, Read, Write};
+
+/// What a plain HTTP client that dialled the HTTPS port is told (as nginx does).
+const PLAIN_ON_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 98\r\nConnection: close\r\n\r\n<html><body><h1>400 Bad Request</h1><p>The plain HTTP request was sent to HTTPS port</p></body></html>";
+
+pub enum Transport {
+    Plain(TcpStream),
+    Tls(Box<Tls>),
+}
+
+pub struct Tls {
+    sock: TcpStream,
+    conn: ServerConnection,
+    /// The first bytes were checked for plain HTTP.
+    sniffed: bool,
+    eof: bool,
+}
+
+impl Transport {
+    pub fn tls(sock: TcpStream, conn: ServerConnection) -> Transport {
+        Transport::Tls(Box::new(Tls {
+            sock,
+            conn,
+            sniffed: false,
+            eof: false,
+        }))
+    }
+
+    pub fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => &mut t.sock,
+        }
+    }
+
+    /// Reads plaintext; Ok(0) at the end of the stream.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(t) => t.read(buf),
+        }
+    }
+
+    /// Takes plaintext to send; how much was taken (WouldBlock when none).
+    pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(data),
+            Transport::Tls(t) => {
+                t.flush()?;
+                let n = t.conn.writer().write(data)?;
+                // Best effort now; the rest goes on the next writable event.
+                match t.flush() {
+                    Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                    _ => {}
+                }
+                if n == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// Whether encrypted bytes wait for the socket.
+    pub fn has_pending(&self) -> bool {
+        matches!(self, Transport::Tls(t) if t.conn.wants_write())
+    }
+
+    /// Sends pending encrypted bytes.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(_) => Ok(()),
+            Transport::Tls(t) => t.flush(),
+        }
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self, Transport::Tls(t) if t.conn.is_handshaking())
+    }
+
+    /// The session's details once the handshake is done.
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        match self {
+            Transport::Tls(t) if !t.conn.is_handshaking() => Some(crate::tls::info(&t.conn)),
+            _ => None,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
+}
+
+impl Tls {
+    fn flush(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut self.sock)?;
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.sniffed {
+            let mut first = [0u8; 1];
+            match self.sock.peek(&mut first) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {
+                    self.sniffed = true;
+                    // A TLS connection starts with a handshake record (22); a letter is an HTTP method.
+                    if first[0].is_ascii_uppercase() {
+                        let _ = self.sock.write(PLAIN_ON_TLS);
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "plain HTTP request on the HTTPS port (answered 400)",
+                        ));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            if self.eof {
+                return Ok(0);
+            }
+            if self.conn.read_tls(&mut self.sock)? == 0 {
+                self.eof = true;
+            }
+            if let Err(e) = self.conn.process_new_packets() {
+                // Tell the peer why (an alert), then give up on the connection.
+                let _ = self.flush();
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("TLS: {e}"),
+                ));
+            }
+            match self.flush() {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
+        }
+    }
+}
