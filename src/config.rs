@@ -87,6 +87,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "client_auth", kind: Kind::Text, help: "client certificates: none (default), optional or required" },
     OptionSpec { name: "redirect_https", kind: Kind::Flag, help: "answer plain HTTP with a redirect to the first HTTPS listener" },
     OptionSpec { name: "workers", kind: Kind::Count, help: "worker threads, each with its own event loop and Lua state (default: number of cores)" },
+    OptionSpec { name: "blocking_threads", kind: Kind::Count, help: "threads for work that cannot be non-blocking, such as SQL queries (default 8)" },
     OptionSpec { name: "dev", kind: Kind::Flag, help: "development mode: Lua tracebacks in error pages" },
     OptionSpec { name: "reload", kind: Kind::Flag, help: "reload when the script or a module it requires changes (default: on with --dev, else off)" },
     OptionSpec { name: "access_log", kind: Kind::Text, help: "access log destination: 'stdout' (default), 'off' or a file path" },
@@ -143,6 +144,7 @@ pub struct Config {
     pub client_auth: ClientAuth,
     pub redirect_https: bool,
     pub workers: usize,
+    pub blocking_threads: usize,
     pub dev: bool,
     /// Reload on change; None follows `dev`.
     pub reload: Option<bool>,
@@ -178,6 +180,7 @@ impl Default for Config {
             client_auth: ClientAuth::None,
             redirect_https: false,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            blocking_threads: 8,
             dev: false,
             reload: None,
             access_log: AccessLog::Stdout,
@@ -284,6 +287,13 @@ impl Config {
                     return Err("must be at most 1024".into());
                 }
                 self.workers = n as usize;
+            }
+            "blocking_threads" => {
+                let n = at_least(n, 1)?;
+                if n > 256 {
+                    return Err("must be at most 256".into());
+                }
+                self.blocking_threads = n as usize;
             }
             "max_connections" => self.max_connections = usize_of(at_least(n, 1)?)?,
             "max_header_bytes" => self.max_header_bytes = usize_of(at_least(n, 64)?)?,

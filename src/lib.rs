@@ -7,6 +7,7 @@ pub mod escape;
 pub mod form;
 pub mod http;
 pub mod log;
+pub mod pool;
 pub mod lua;
 pub mod reload;
 pub mod server;

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::lua::{Runtime, Settings};
+use crate::pool::Pool;
 use crate::reload::{WatchList, Watcher};
 use crate::worker::{Loader, Shared, Worker};
 use mio::Waker;
@@ -86,6 +87,7 @@ impl Server {
         let config = Arc::new(config);
         let (sockets, addrs) = bind_all(&config)?;
         let shared = Arc::new(Shared::default());
+        let pool = Pool::new(config.blocking_threads);
         let watch = config
             .reload_on_change()
             .then(|| Arc::new(WatchList::default()));
@@ -97,13 +99,14 @@ impl Server {
                 .map(|(set, is_tls)| set[index].try_clone().map(|l| (l, *is_tls)))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| StartError::Other(format!("cannot share a listener: {e}")))?;
-            let (config, shared, tx, script, watch, tls) = (
+            let (config, shared, tx, script, watch, tls, pool) = (
                 config.clone(),
                 shared.clone(),
                 tx.clone(),
                 script.clone(),
                 watch.clone(),
                 tls.clone(),
+                pool.clone(),
             );
             let spawned = std::thread::Builder::new()
                 .name(format!("flutter-worker-{index}"))
@@ -115,7 +118,7 @@ impl Server {
                         watch,
                     };
                     let loader = Box::new(move || Runtime::load(&script, &settings));
-                    match Worker::new(index, config, listeners, tls, shared, loader) {
+                    match Worker::new(index, config, listeners, tls, shared, pool, loader) {
                         Ok((mut worker, waker)) => {
                             let _ = tx.send(Ok(waker));
                             drop(tx);
@@ -223,8 +226,17 @@ impl LocalServer {
             .collect();
         let shared = Arc::new(Shared::default());
         let plain = config.listen.len();
-        let (worker, _waker) =
-            Worker::new(0, config, listeners, tls, shared, loader).map_err(StartError::Script)?;
+        let blocking = config.blocking_threads;
+        let (worker, _waker) = Worker::new(
+            0,
+            config,
+            listeners,
+            tls,
+            shared,
+            Pool::new(blocking),
+            loader,
+        )
+        .map_err(StartError::Script)?;
         Ok(LocalServer {
             worker,
             events: mio::Events::with_capacity(1024),

@@ -3,6 +3,7 @@
 //! finishes or yields an operation the worker must wait for ([`Op`]); the
 //! worker resumes it when that operation can go on. Lua never touches sockets.
 
+pub mod blocking;
 pub mod json;
 pub mod library;
 pub mod request;
@@ -55,8 +56,10 @@ pub enum Op {
     Read,
     /// The complete body.
     Body,
-    /// Room in the output for this chunk of a streamed body (already queued by the caller).
+    /// Room in the output for this chunk of a streamed body.
     Write(Vec<u8>),
+    /// A job on the blocking pool; resume with its finish values.
+    Blocking(u64),
 }
 
 pub enum Step {
@@ -81,6 +84,8 @@ pub struct Task {
     start: Option<(Table, BodyHandle)>,
     budget: i64,
     body: Rc<BodyCtx>,
+    /// Values the next resume passes in (a blocking job's results).
+    resume_args: Option<MultiValue>,
 }
 
 impl Drop for Task {
@@ -160,7 +165,8 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
     let (run, additions, http_error_mt, guards): (Function, Table, Table, Table) = lua
         .load(PRELUDE)
         .set_name("=flutter")
-        .call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), natives))?;
+        .call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), &natives))?;
+    lua.set_named_registry_value("flutter.await", natives.raw_get::<Function>("await")?)?;
     for pair in additions.pairs::<Value, Value>() {
         let (k, v) = pair?;
         library.raw_set(k, v)?;
@@ -363,6 +369,7 @@ impl Runtime {
             thread,
             body: handle.0.clone(),
             start: Some((table, handle)),
+            resume_args: None,
             budget: self.task_budget(),
         })
     }
@@ -378,7 +385,9 @@ impl Runtime {
                 task.thread
                     .resume::<MultiValue>((self.handler.clone(), req, handle))
             }
-            None => task.thread.resume::<MultiValue>(()),
+            None => task
+                .thread
+                .resume::<MultiValue>(task.resume_args.take().unwrap_or_default()),
         };
         b.running.set(false);
         task.budget = b.left.get();
@@ -444,6 +453,10 @@ impl Runtime {
                 Step::Wait(Op::Sleep(Duration::from_secs_f64(secs.clamp(0.0, 1e9))))
             }
             2 => Step::Wait(Op::Read),
+            6 => match arg {
+                Some(Value::Integer(t)) => Step::Wait(Op::Blocking(*t as u64)),
+                _ => Step::Failed(self.failure(500, "bad await".into(), None)),
+            },
             3 => Step::Wait(Op::Body),
             4 => match arg.cloned().map(response::convert) {
                 Some(Ok(r)) => Step::Head(r),
@@ -505,6 +518,33 @@ impl Runtime {
         }
     }
 
+    /// Connects this state to the blocking pool and the worker's completions.
+    pub fn attach_pool(
+        &self,
+        pool: std::sync::Arc<crate::pool::Pool>,
+        done: std::sync::Arc<crate::pool::Completions>,
+    ) {
+        blocking::attach(&self.lua, pool, done);
+    }
+
+    /// Hands a finished blocking job's output to the task that waits for it.
+    pub fn finish_blocking(&self, task: &mut Task, ticket: u64, out: crate::pool::Output) {
+        let values = blocking::finish(&self.lua, ticket, out).unwrap_or_else(|e| {
+            let msg = self
+                .lua
+                .create_string(e.to_string())
+                .map(Value::String)
+                .unwrap_or(Value::Nil);
+            MultiValue::from_vec(vec![Value::Nil, msg])
+        });
+        task.resume_args = Some(values);
+    }
+
+    /// Forgets a blocking job whose request is gone.
+    pub fn discard_blocking(&self, ticket: u64) {
+        blocking::discard(&self.lua, ticket);
+    }
+
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
@@ -530,6 +570,12 @@ fn record_required_files(
     )
     .set_name("=flutter.reload")
     .call(record)
+}
+
+/// The Lua function that waits for a blocking job's ticket (for native libraries).
+pub fn await_fn(lua: &Lua) -> mlua::Result<Function> {
+    installed(lua)?;
+    lua.named_registry_value("flutter.await")
 }
 
 /// A script's load error as `file:line: message`.

@@ -8,7 +8,7 @@ local yield, xpcall, traceback = coroutine.yield, xpcall, debug.traceback
 local type, getmetatable, setmetatable, rawget, tostring = type, getmetatable, setmetatable, rawget, tostring
 
 -- Operation codes understood by the worker (see lua/mod.rs).
-local SLEEP, READ, BODY, HEAD, WRITE = 1, 2, 3, 4, 5
+local SLEEP, READ, BODY, HEAD, WRITE, AWAIT = 1, 2, 3, 4, 5, 6
 
 local body_read, body_complete, body_fill = native.body_read, native.body_complete, native.body_fill
 local http_error_mt = {}
@@ -23,6 +23,8 @@ end
 
 -- req -> its body handle; weak so a request's table can be collected.
 local bodies = setmetatable({}, { __mode = "k" })
+-- req -> its body handle while the body fields (body, form, ...) are not filled in.
+local unfilled = setmetatable({}, { __mode = "k" })
 
 local methods = {}
 
@@ -44,8 +46,10 @@ local req_mt = {
     local m = methods[k]
     if m ~= nil then return m end
     if lazy[k] then
-      local b = bodies[req]
+      -- Filled in once: a field that stays nil (json of a form, say) is just nil.
+      local b = unfilled[req]
       if b == nil then return nil end
+      unfilled[req] = nil
       bodies[req] = nil
       while not check(body_complete(b)) do yield(TOKEN, BODY) end
       check(body_fill(req, b))
@@ -61,7 +65,11 @@ local function on_error(e)
 end
 
 local function run(handler, req, body)
-  if body ~= nil then bodies[req] = body end
+  if body ~= nil then
+    bodies[req] = body
+    -- A body complete before the handler starts is filled in already (form is always set).
+    if rawget(req, "form") == nil then unfilled[req] = body end
+  end
   setmetatable(req, req_mt)
   local ok, res = xpcall(handler, on_error, req)
   if not ok then return FAIL, res end
@@ -97,6 +105,12 @@ local guards = {
   xpcall = function(...) return pass(xpcall(...)) end,
   resume = function(...) return pass(raw_resume(...)) end,
 }
+
+-- Waits for a job queued on the blocking pool (see lua/blocking.rs); returns
+-- what the job's finish made of its result.
+function native.await(ticket)
+  return yield(TOKEN, AWAIT, ticket)
+end
 
 local library = {}
 

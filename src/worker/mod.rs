@@ -14,10 +14,11 @@ use crate::http::h1::conn::{self as h1, Conn, Event as H1Event, Phase};
 use crate::http::message::Response;
 use crate::log::{self, AccessLog, Entry};
 use crate::lua::{Op, Runtime, Step, Task};
+use crate::pool::{Completions, Pool};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -87,6 +88,8 @@ enum Wait {
     Body,
     /// The output is over the high-water mark.
     Write,
+    /// A job on the blocking pool.
+    Blocking(u64),
 }
 
 struct Job {
@@ -145,6 +148,10 @@ pub struct Worker {
     scratch: Vec<u8>,
     shared: Arc<Shared>,
     reload_seen: u64,
+    pool: Arc<Pool>,
+    completions: Arc<Completions>,
+    /// Blocking jobs in flight: ticket -> (connection, request seq).
+    tickets: HashMap<u64, (usize, u64)>,
     next_id: u64,
     next_seq: u64,
     stop_deadline: Option<Instant>,
@@ -166,6 +173,7 @@ impl Worker {
         listeners: Vec<(std::net::TcpListener, bool)>,
         tls: Option<Arc<rustls::ServerConfig>>,
         shared: Arc<Shared>,
+        pool: Arc<Pool>,
         loader: Loader,
     ) -> Result<(Worker, Arc<Waker>), String> {
         let poll = Poll::new().map_err(|e| format!("cannot create the event loop: {e}"))?;
@@ -187,6 +195,8 @@ impl Worker {
             mio_listeners.push((l, is_tls));
         }
         let runtime = Rc::new(loader()?);
+        let completions = Completions::new(waker.clone());
+        runtime.attach_pool(pool.clone(), completions.clone());
         let access = match &config.access_log {
             crate::config::AccessLog::Off => Ok(AccessLog::off()),
             crate::config::AccessLog::Stdout => AccessLog::stdout(),
@@ -222,6 +232,9 @@ impl Worker {
             access,
             scratch: vec![0; READ_SIZE],
             reload_seen: shared.reload.load(Ordering::Acquire),
+            pool,
+            completions,
+            tickets: HashMap::new(),
             shared,
             next_id: 0,
             next_seq: 0,
@@ -256,7 +269,10 @@ impl Worker {
         self.date.refresh();
         for event in events.iter() {
             match event.token() {
-                WAKER => self.check_shared(),
+                WAKER => {
+                    self.check_shared();
+                    self.take_completions();
+                }
                 Token(i) if i < FIRST_CONN => self.accept(i),
                 Token(t) => {
                     let key = t - FIRST_CONN;
@@ -299,6 +315,29 @@ impl Worker {
             }
         }
         true
+    }
+
+    /// Resumes the requests whose blocking jobs finished.
+    fn take_completions(&mut self) {
+        for (ticket, out) in self.completions.take() {
+            let Some((key, seq)) = self.tickets.remove(&ticket) else {
+                continue;
+            };
+            let job = self.conns.get_mut(key).and_then(|c| c.job.as_mut());
+            match job {
+                Some(job)
+                    if job.seq == seq && matches!(job.wait, Wait::Blocking(t) if t == ticket) =>
+                {
+                    if let Some(task) = job.task.as_mut() {
+                        job.runtime.finish_blocking(task, ticket, out);
+                    }
+                    job.wait = Wait::Run;
+                    self.schedule(key);
+                }
+                // The request went away; its Lua state may too.
+                _ => self.runtime.discard_blocking(ticket),
+            }
+        }
     }
 
     fn schedule(&mut self, key: usize) {
@@ -347,6 +386,7 @@ impl Worker {
     fn replace_runtime(&mut self, why: &str) {
         match (self.loader)() {
             Ok(rt) => {
+                rt.attach_pool(self.pool.clone(), self.completions.clone());
                 self.runtime = Rc::new(rt);
                 log::info(&format!("worker {}: new Lua state ({why})", self.index));
             }
@@ -739,6 +779,11 @@ impl Worker {
                 }
                 Step::Wait(Op::Read) => {
                     job.wait = Wait::Read;
+                    return;
+                }
+                Step::Wait(Op::Blocking(ticket)) => {
+                    job.wait = Wait::Blocking(ticket);
+                    self.tickets.insert(ticket, (key, job.seq));
                     return;
                 }
                 Step::Wait(Op::Body) => {
