@@ -55,14 +55,18 @@ fn open(srv: &Server) -> TcpStream {
     s
 }
 
-/// Whether the server closed `s`: EOF (or a reset) within the patience bound.
+/// Whether the server closed `s` without sending anything more: EOF (or a
+/// reset) within the patience bound.
 fn closed(s: &mut TcpStream) -> bool {
     s.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut buf = [0u8; 4096];
     loop {
         match s.read(&mut buf) {
             Ok(0) => return true,
-            Ok(_) => continue,
+            Ok(n) => panic!(
+                "unexpected bytes before the close: {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
                 return matches!(
@@ -636,7 +640,7 @@ fn chunked_body_in_many_small_writes() {
     let mut s = open(&srv);
     let mut req = b"POST /slow HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     let mut want = String::new();
-    for i in 0..12 {
+    for i in 0..20 {
         let piece = format!("part{i};");
         want.push_str(&piece);
         req.extend_from_slice(format!("{:x};i={i}\r\n{piece}\r\n", piece.len()).as_bytes());
@@ -644,10 +648,12 @@ fn chunked_body_in_many_small_writes() {
     req.extend_from_slice(b"0\r\nT: v\r\n\r\n");
     // 1 to 3 bytes at a time; the whole body takes longer than the body
     // timeout, but no single pause comes near it.
+    let started = Instant::now();
     for piece in req.chunks(3) {
         send(&mut s, piece);
-        sleep(Duration::from_millis(8));
+        sleep(Duration::from_millis(10));
     }
+    assert!(started.elapsed() > Duration::from_millis(600));
     let r = read_response(&mut s);
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), format!("POST /slow|{want}"));
@@ -996,6 +1002,22 @@ fn idle_keep_alive_connection_is_closed() {
     let mut s = open(&srv);
     assert!(closed(&mut s));
     assert_serves(&srv);
+}
+
+#[test]
+fn stray_crlf_after_a_body_leaves_the_connection_idle() {
+    // Some clients end a POST body with an extra CRLF (RFC 9112 §2.2). That
+    // is no request under way: the idle timeout applies, not a 408.
+    let srv = echo(&["--header-timeout", "0.5", "--idle-timeout", "1"]);
+    let mut s = open(&srv);
+    send(
+        &mut s,
+        b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok\r\n",
+    );
+    assert_eq!(read_response(&mut s).text(), "POST /p|ok");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
 }
 
 #[test]

@@ -100,6 +100,12 @@ pub struct Conn {
     tls: Option<Rc<TlsInfo>>,
 }
 
+/// Whether `buf` holds nothing but CRLFs (RFC 9112 §2.2 lets a server skip
+/// them before a request line); true for an empty buffer.
+fn only_empty_lines(buf: &[u8]) -> bool {
+    buf.chunks(2).all(|p| p == b"\r\n")
+}
+
 impl Conn {
     pub fn new(peer: SocketAddr, scheme: &'static str) -> Conn {
         Conn {
@@ -151,16 +157,20 @@ impl Conn {
     pub fn phase(&self) -> Phase {
         match (&self.reader, &self.writer) {
             (Reader::Closed, _) => Phase::Closing,
-            // Not idle while a response is still leaving, nor reading a head
-            // that waits for the output to drain: the client is taking a
-            // response, and only the send timeout applies.
-            (Reader::Head, Writer::Done)
-                if !self.output().is_empty() && (self.rbuf.is_empty() || self.output_full()) =>
-            {
-                Phase::Handler
+            (Reader::Head, Writer::Done) => {
+                // Empty lines a client may send after a body start no request.
+                let idle = only_empty_lines(&self.rbuf);
+                if !self.output().is_empty() && (idle || self.output_full()) {
+                    // A response is still leaving, and no head is being read
+                    // (or one waits for the output to drain): the client is
+                    // taking a response, and only the send timeout applies.
+                    Phase::Handler
+                } else if idle {
+                    Phase::Idle
+                } else {
+                    Phase::Head
+                }
             }
-            (Reader::Head, Writer::Done) if self.rbuf.is_empty() => Phase::Idle,
-            (Reader::Head, Writer::Done) => Phase::Head,
             (Reader::Body(_), _) if self.wants_read(0) => Phase::Body,
             (Reader::Discard(..), _) => Phase::Body,
             _ => Phase::Handler,
