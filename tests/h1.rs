@@ -265,6 +265,42 @@ fn half_closed_client_still_gets_its_response() {
 }
 
 #[test]
+fn stream_goes_on_when_the_client_stops_sending_an_unread_body() {
+    // The handler streams without reading a large body; the client sends
+    // part of it and shuts down its side. The stream still ends properly,
+    // on 1.1 (chunked) and 1.0 (delimited by the close) alike.
+    let app = r#"return function(req)
+      local n = 0
+      return { body = function()
+        n = n + 1
+        if n > 4 then return nil end
+        flutter.sleep(0.05)
+        return "s" .. n
+      end }
+    end"#;
+    let srv = Server::start(app, &[]);
+    for (version, host) in [("1.1", "Host: t\r\n"), ("1.0", "")] {
+        let mut s = open(&srv);
+        let mut req =
+            format!("POST /x HTTP/{version}\r\n{host}Content-Length: 200000\r\n\r\n").into_bytes();
+        req.extend_from_slice(&[b'b'; 1000]);
+        send(&mut s, &req);
+        sleep(Duration::from_millis(20));
+        s.shutdown(Shutdown::Write).unwrap();
+        let raw = read_all(&mut s, PATIENCE);
+        let text = String::from_utf8_lossy(&raw);
+        let body = if version == "1.1" {
+            parse_responses(&raw)[0].text()
+        } else {
+            text.split_once("\r\n\r\n")
+                .map_or("", |(_, b)| b)
+                .to_string()
+        };
+        assert_eq!(body, "s1s2s3s4", "HTTP/{version}: {text:?}");
+    }
+}
+
+#[test]
 fn handler_connection_close_closes() {
     let srv = echo(&[]);
     let mut s = open(&srv);

@@ -177,9 +177,11 @@ impl Conn {
         }
     }
 
-    /// Whether the connection is finished once its output is flushed.
+    /// Whether the connection is finished once its output is flushed. A
+    /// streamed response goes on to its end whatever its framing (a 1.0
+    /// stream ends with the close, so closing earlier would cut it short).
     pub fn is_closing(&self) -> bool {
-        matches!(self.reader, Reader::Closed) && self.writer != Writer::Streaming(Framing::Chunked)
+        matches!(self.reader, Reader::Closed) && !matches!(self.writer, Writer::Streaming(_))
     }
 
     /// Whether a response is owed for the current request.
