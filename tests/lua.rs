@@ -789,6 +789,76 @@ fn five_hundred_sleeping_requests_run_concurrently() {
     );
 }
 
+#[test]
+fn flutter_operations_work_inside_the_scripts_own_coroutines() {
+    let s = Server::start(
+        r#"
+return function(req)
+  if req.path == "/sleep" then
+    local gen = coroutine.wrap(function()
+      for i = 1, 3 do flutter.sleep(0.2) coroutine.yield(i) end
+    end)
+    return "got " .. gen() .. gen() .. gen()
+  elseif req.path == "/resume" then
+    local co = coroutine.create(function(a)
+      flutter.sleep(0.1)
+      local b = coroutine.yield(a + 1)
+      return b * 2
+    end)
+    local ok1, v1 = coroutine.resume(co, 1)
+    local ok2, v2 = coroutine.resume(co, 10)
+    return table.concat({ tostring(ok1), v1, tostring(ok2), v2, coroutine.status(co) }, " ")
+  elseif req.path == "/read" then
+    local n = 0
+    for chunk in coroutine.wrap(function()
+      while true do
+        local c = req:read(1000)
+        if c == nil then return end
+        coroutine.yield(c)
+      end
+    end) do n = n + #chunk end
+    return "read " .. n
+  elseif req.path == "/error" then
+    local ok, e = pcall(coroutine.wrap(function() error("inner failure") end))
+    return tostring(ok) .. " " .. e
+  end
+  return "fast"
+end
+"#,
+        &[],
+    );
+    let started = Instant::now();
+    let slow = std::thread::spawn({
+        let addr = s.addr;
+        move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n")
+                .unwrap();
+            read_response(&mut c).text()
+        }
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    // The worker serves others while the script's coroutine sleeps.
+    assert_eq!(get(&s, "/").text(), "fast");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(slow.join().unwrap(), "got 123");
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(get(&s, "/resume").text(), "true 2 true 20 dead");
+    let data = pattern(300_000, 3);
+    let mut req =
+        b"POST /read HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 300000\r\n\r\n"
+            .to_vec();
+    req.extend_from_slice(&data);
+    assert_eq!(send(&s, &req).text(), "read 300000");
+    let r = get(&s, "/error");
+    assert!(r.text().starts_with("false "), "{}", r.text());
+    assert!(
+        r.text().contains("app.lua:28: inner failure"),
+        "{}",
+        r.text()
+    );
+}
+
 // ---------------------------------------------------------------- failures
 
 const FAILING: &str = r#"

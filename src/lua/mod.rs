@@ -278,13 +278,15 @@ impl Runtime {
                 }
             }
             let guards = installed(&lua)?.guards.clone();
-            lua.globals()
-                .raw_set("pcall", guards.raw_get::<Function>("pcall")?)?;
-            lua.globals()
-                .raw_set("xpcall", guards.raw_get::<Function>("xpcall")?)?;
-            lua.globals()
-                .get::<Table>("coroutine")?
-                .raw_set("resume", guards.raw_get::<Function>("resume")?)?;
+            let coroutine: Table = lua.globals().get("coroutine")?;
+            for (table, name) in [
+                (lua.globals(), "pcall"),
+                (lua.globals(), "xpcall"),
+                (coroutine.clone(), "resume"),
+                (coroutine, "wrap"),
+            ] {
+                table.raw_set(name, guards.raw_get::<Function>(name)?)?;
+            }
             if settings.memory_limit > 0 {
                 lua.set_memory_limit(settings.memory_limit)?;
             }

@@ -86,24 +86,52 @@ local function run(handler, req, body)
   return res
 end
 
--- A request that reaches the state's memory limit ends with 500 and the state
--- is replaced. These stand in for pcall, xpcall and coroutine.resume so that
--- catching the memory error does not let the request go on retrying (each
--- failed allocation costs a full garbage collection); outside a request they
--- behave exactly like the originals.
+-- Stand-ins for pcall, xpcall, coroutine.resume and coroutine.wrap, installed
+-- as globals in the states flutter owns. Outside a request they behave exactly
+-- like the originals. In a request:
+-- - a request that reaches the state's memory limit ends with 500 and the
+--   state is replaced: catching the memory error does not let it go on
+--   retrying (each failed allocation costs a full garbage collection);
+-- - a flutter operation (sleep, req:read, ...) inside one of the script's own
+--   coroutines waits in the worker loop like anywhere else: its yield is passed
+--   on up, and the coroutine resumed when the operation is done.
 local MEMORY_ERROR = "not enough memory"
 local out_of_memory = native.out_of_memory
-local raw_pcall, raw_resume = pcall, coroutine.resume
+local raw_pcall, raw_resume, raw_create = pcall, coroutine.resume, coroutine.create
+local raw_status, raw_close = coroutine.status, coroutine.close
 
 local function pass(ok, ...)
   if not ok and ... == MEMORY_ERROR and out_of_memory() then error(MEMORY_ERROR, 0) end
   return ok, ...
 end
 
+local function through(co, ok, ...)
+  if ok and ... == TOKEN then return through(co, raw_resume(co, yield(...))) end
+  return pass(ok, ...)
+end
+
+local function resume(co, ...)
+  return through(co, raw_resume(co, ...))
+end
+
+-- What coroutine.wrap's function returns or raises.
+local function unwrap(co, ok, ...)
+  if ok then return ... end
+  local e = ...
+  if raw_close ~= nil and raw_status(co) == "dead" then raw_close(co) end
+  -- Like coroutine.wrap, a message gets the position of the call.
+  if type(e) == "string" and e ~= MEMORY_ERROR then error(e, 2) end
+  error(e, 0)
+end
+
 local guards = {
   pcall = function(...) return pass(raw_pcall(...)) end,
   xpcall = function(...) return pass(xpcall(...)) end,
-  resume = function(...) return pass(raw_resume(...)) end,
+  resume = resume,
+  wrap = function(f)
+    local co = raw_create(f)
+    return function(...) return unwrap(co, resume(co, ...)) end
+  end,
 }
 
 -- Waits for a job queued on the blocking pool (see lua/blocking.rs); returns
