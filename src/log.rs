@@ -88,10 +88,16 @@ impl AccessLog {
         }
         let b = &mut self.buf;
         let _ = write!(b, "{} - - [{date}] \"", e.remote.ip());
-        escape_into(b, e.method.as_bytes());
-        b.push(b' ');
-        escape_into(b, e.target.as_bytes());
-        let _ = write!(b, " HTTP/{}\" {} {} \"", e.version, e.status, e.bytes);
+        // A request refused before its line was understood is logged as "-".
+        if e.method != "-" {
+            escape_into(b, e.method.as_bytes());
+            b.push(b' ');
+            escape_into(b, e.target.as_bytes());
+            let _ = write!(b, " HTTP/{}", e.version);
+        } else {
+            b.push(b'-');
+        }
+        let _ = write!(b, "\" {} {} \"", e.status, e.bytes);
         escape_into(b, e.referer.unwrap_or(b"-"));
         b.extend_from_slice(b"\" \"");
         escape_into(b, e.user_agent.unwrap_or(b"-"));

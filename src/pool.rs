@@ -42,8 +42,11 @@ impl Completions {
     }
 }
 
+/// Queued jobs with their tickets and destinations, and whether the pool is closing.
+type Jobs = (VecDeque<(u64, Job, Arc<Completions>)>, bool);
+
 struct Queue {
-    jobs: Mutex<(VecDeque<(u64, Job, Arc<Completions>)>, bool)>,
+    jobs: Mutex<Jobs>,
     ready: Condvar,
 }
 

@@ -297,6 +297,12 @@ fn bind_all(config: &Config) -> Result<(Listeners, Vec<SocketAddr>), StartError>
             addr,
             reason: e.to_string(),
         };
+        // SO_REUSEPORT would let this bind share a port another process holds;
+        // a probe bound without it finds out, and gives port 0 its number.
+        let probe = std::net::TcpListener::bind(requested).map_err(|e| bind_err(requested, e))?;
+        let port = probe.local_addr().map_err(|e| StartError::Other(e.to_string()))?.port();
+        drop(probe);
+        let requested = SocketAddr::new(requested.ip(), port);
         let first = bind_one(requested).map_err(|e| bind_err(requested, e))?;
         let actual = first
             .local_addr()

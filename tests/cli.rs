@@ -118,3 +118,16 @@ fn prints_the_url_it_serves() {
     let s = Server::start("return function() return 'x' end", &[]);
     assert!(s.addr.port() > 0);
 }
+
+#[test]
+fn a_second_flutter_cannot_share_the_port() {
+    let first = Server::start("return function() return 'first' end", &[]);
+    let dir = temp_dir("second");
+    let script = dir.join("app.lua");
+    std::fs::write(&script, "return function() return 'second' end").unwrap();
+    let addr = first.addr.to_string();
+    let (code, _, err) = flutter(&["--listen", &addr, script.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&addr), "{err}");
+    assert_eq!(curl(&[&first.url("/")]).1, b"first");
+}
