@@ -6,6 +6,7 @@
 pub mod blocking;
 pub mod json;
 pub mod library;
+mod raw;
 pub mod request;
 pub mod response;
 
@@ -360,7 +361,12 @@ impl Runtime {
     pub fn start(&self, req: &Request) -> Result<Task, Failure> {
         let internal = |e: mlua::Error| self.failure(500, e.to_string(), None);
         let (table, handle) = request::build(&self.lua, req).map_err(internal)?;
-        if req.body.borrow().complete {
+        // An empty body is left to the lazy path: most requests never look.
+        let eager = {
+            let b = req.body.borrow();
+            b.complete && b.received > 0
+        };
+        if eager {
             if let Err(e) = request::fill(&self.lua, &table, &handle) {
                 return Err(self.failure(e.status, e.message, None));
             }

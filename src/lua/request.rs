@@ -2,11 +2,13 @@
 //! body fields. Everything from the wire reaches Lua as byte strings, as sent;
 //! nothing from the wire is ever evaluated.
 
+use super::raw;
 use crate::body::SharedBody;
 use crate::escape::percent_decode;
 use crate::form::{cookie, multipart, urlencoded};
 use crate::http::message::Request;
 use mlua::{AnyUserData, IntoLuaMulti, Lua, Table, UserData, Value};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -80,67 +82,89 @@ fn add_multi(lua: &Lua, t: &Table, k: &[u8], v: Value) -> mlua::Result<()> {
     }
 }
 
-fn pairs_table(lua: &Lua, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, pairs.len())?;
-    for (k, v) in pairs {
-        add_multi(lua, &t, &k, Value::String(lua.create_string(&v)?))?;
-    }
-    Ok(t)
-}
-
-/// Builds `req` for a request. The body fields are filled now when the whole
-/// body is here, else on first use (see the prelude).
-pub fn build(lua: &Lua, req: &Request) -> mlua::Result<(Table, BodyHandle)> {
-    let t = lua.create_table_with_capacity(0, 20)?;
-    t.raw_set("method", req.method.as_str())?;
-    t.raw_set(
-        "path",
-        lua.create_string(percent_decode(req.path.as_bytes(), false))?,
-    )?;
-    t.raw_set("query", req.query.as_str())?;
-    t.raw_set("uri", req.target.as_str())?;
-    t.raw_set(
-        "args",
-        pairs_table(lua, urlencoded::parse(req.query.as_bytes()))?,
-    )?;
-    t.raw_set("version", req.version)?;
-    t.raw_set("scheme", req.scheme)?;
-    t.raw_set("remote_addr", req.remote.ip().to_string())?;
-    t.raw_set("remote_port", req.remote.port())?;
-    t.raw_set("id", req.id)?;
-    if let Some(tls) = &req.tls {
-        t.raw_set("tls", tls_table(lua, tls)?)?;
-    }
-
-    let headers = lua.create_table_with_capacity(0, req.headers.len())?;
-    let mut cookies = Vec::new();
-    for (name, value) in &req.headers {
-        if name == "cookie" {
-            cookies.extend(cookie::parse(value));
-        }
-        // Repeated fields are combined as RFC 9110 §5.3 allows; cookies with "; ".
-        match headers.raw_get::<Option<mlua::LuaString>>(name.as_str())? {
-            None => headers.raw_set(name.as_str(), lua.create_string(value)?)?,
-            Some(prev) => {
+/// Request headers as `req.headers` shows them: repeated fields combined as
+/// RFC 9110 §5.3 allows (cookies with "; "), first appearance order.
+fn combined_headers(headers: &[(String, Vec<u8>)]) -> Vec<(&str, Cow<'_, [u8]>)> {
+    let mut out: Vec<(&str, Cow<[u8]>)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        match out.iter_mut().find(|(n, _)| *n == name.as_str()) {
+            None => out.push((name, Cow::Borrowed(value))),
+            Some((_, prev)) => {
                 let sep: &[u8] = if name == "cookie" { b"; " } else { b", " };
-                let joined = [&prev.as_bytes()[..], sep, value].concat();
-                headers.raw_set(name.as_str(), lua.create_string(joined)?)?;
+                let joined = [&prev[..], sep, value].concat();
+                *prev = Cow::Owned(joined);
             }
         }
     }
-    t.raw_set("headers", headers)?;
-    let cookie_table = lua.create_table_with_capacity(0, cookies.len())?;
-    for (k, v) in cookies {
-        // The first of several cookies with one name wins (RFC 6265 orders them most specific first).
-        if cookie_table
-            .raw_get::<Value>(lua.create_string(&k)?)?
-            .is_nil()
-        {
-            cookie_table.raw_set(lua.create_string(&k)?, lua.create_string(&v)?)?;
+    out
+}
+
+/// Builds `req` for a request. The body fields are filled later (on first use,
+/// or by `fill` when the whole body is already here).
+pub fn build(lua: &Lua, req: &Request) -> mlua::Result<(Table, BodyHandle)> {
+    // Everything that allocates on the Rust side is done before the raw calls.
+    let path: Cow<[u8]> = if req.path.contains('%') {
+        Cow::Owned(percent_decode(req.path.as_bytes(), false))
+    } else {
+        Cow::Borrowed(req.path.as_bytes())
+    };
+    let args = if req.query.is_empty() {
+        Vec::new()
+    } else {
+        urlencoded::parse(req.query.as_bytes())
+    };
+    let headers = combined_headers(&req.headers);
+    let mut cookies: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (_, value) in req.headers.iter().filter(|(n, _)| n == "cookie") {
+        for (k, v) in cookie::parse(value) {
+            // The first of several cookies with one name wins (RFC 6265 orders them most specific first).
+            if !cookies.iter().any(|(seen, _)| *seen == k) {
+                cookies.push((k, v));
+            }
         }
     }
-    t.raw_set("cookies", cookie_table)?;
-
+    let mut ip = [0u8; 64];
+    let ip_len = {
+        use std::io::Write;
+        let mut cursor = std::io::Cursor::new(&mut ip[..]);
+        let _ = write!(cursor, "{}", req.remote.ip());
+        cursor.position() as usize
+    };
+    // SAFETY: the closure runs inside mlua's protected call with room on the
+    // stack for these pushes; it leaves exactly the new table on the stack and
+    // borrows everything it stores (see lua/raw.rs).
+    let t: Table = unsafe {
+        lua.exec_raw((), |l| {
+            mlua::ffi::lua_createtable(l, 0, 16);
+            raw::set_bytes(l, b"method", req.method.as_bytes());
+            raw::set_bytes(l, b"path", &path);
+            raw::set_bytes(l, b"query", req.query.as_bytes());
+            raw::set_bytes(l, b"uri", req.target.as_bytes());
+            raw::set_bytes(l, b"version", req.version.as_bytes());
+            raw::set_bytes(l, b"scheme", req.scheme.as_bytes());
+            raw::set_bytes(l, b"remote_addr", &ip[..ip_len]);
+            raw::set_int(l, b"remote_port", i64::from(req.remote.port()));
+            raw::set_int(l, b"id", req.id as i64);
+            raw::set_table(l, b"args", args.len(), |l| {
+                for (k, v) in &args {
+                    raw::add_multi(l, k, v);
+                }
+            });
+            raw::set_table(l, b"headers", headers.len(), |l| {
+                for (name, value) in &headers {
+                    raw::set_bytes(l, name.as_bytes(), value);
+                }
+            });
+            raw::set_table(l, b"cookies", cookies.len(), |l| {
+                for (k, v) in &cookies {
+                    raw::set_bytes(l, k, v);
+                }
+            });
+        })?
+    };
+    if let Some(tls) = &req.tls {
+        t.raw_set("tls", tls_table(lua, tls)?)?;
+    }
     let handle = BodyHandle(Rc::new(BodyCtx {
         body: req.body.clone(),
         parts: RefCell::new(Vec::new()),

@@ -1,0 +1,71 @@
+//! Building tables through the Lua C API directly. mlua's safe calls protect
+//! every single table store with its own `pcall`; a request's table is built
+//! here inside one protected call instead, which is most of the per-request
+//! cost saved (see bench/NOTES.md).
+//!
+//! Every function here must run inside `Lua::exec_raw` and holds only
+//! borrowed data: an allocation failure raises a Lua error that unwinds
+//! through these frames, so nothing here may own memory that needs dropping.
+
+use mlua::ffi;
+use std::os::raw::c_char;
+
+/// `t[key] = value` for the table on top of the stack.
+pub unsafe fn set_bytes(l: *mut ffi::lua_State, key: &[u8], value: &[u8]) {
+    push_bytes(l, key);
+    push_bytes(l, value);
+    ffi::lua_rawset(l, -3);
+}
+
+pub unsafe fn set_int(l: *mut ffi::lua_State, key: &[u8], value: i64) {
+    push_bytes(l, key);
+    ffi::lua_pushinteger(l, value);
+    ffi::lua_rawset(l, -3);
+}
+
+pub unsafe fn push_bytes(l: *mut ffi::lua_State, s: &[u8]) {
+    ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len());
+}
+
+/// `t[key] = value` for the table on top, where a repeated key turns the
+/// value into an array of every value in order (query args, form fields).
+pub unsafe fn add_multi(l: *mut ffi::lua_State, key: &[u8], value: &[u8]) {
+    push_bytes(l, key);
+    ffi::lua_pushvalue(l, -1);
+    match ffi::lua_rawget(l, -3) {
+        ffi::LUA_TNIL => {
+            ffi::lua_pop(l, 1);
+            push_bytes(l, value);
+            ffi::lua_rawset(l, -3);
+        }
+        ffi::LUA_TTABLE => {
+            // Already an array: append. Stack: t key list
+            let n = ffi::lua_rawlen(l, -1) as ffi::lua_Integer;
+            push_bytes(l, value);
+            ffi::lua_rawseti(l, -2, n + 1);
+            ffi::lua_pop(l, 2);
+        }
+        _ => {
+            // A single earlier value: make {first, value}. Stack: t key first
+            ffi::lua_createtable(l, 2, 0);
+            ffi::lua_rotate(l, -2, 1);
+            ffi::lua_rawseti(l, -2, 1);
+            push_bytes(l, value);
+            ffi::lua_rawseti(l, -2, 2);
+            ffi::lua_rawset(l, -3);
+        }
+    }
+}
+
+/// Sets `t[key]` to a new table filled by `fill`, for the table on top.
+pub unsafe fn set_table(
+    l: *mut ffi::lua_State,
+    key: &[u8],
+    size: usize,
+    fill: impl FnOnce(*mut ffi::lua_State),
+) {
+    push_bytes(l, key);
+    ffi::lua_createtable(l, 0, size.min(64) as i32);
+    fill(l);
+    ffi::lua_rawset(l, -3);
+}
