@@ -86,6 +86,11 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "client_ca", kind: Kind::Text, help: "PEM bundle of the CAs that client certificates must chain to" },
     OptionSpec { name: "client_auth", kind: Kind::Text, help: "client certificates: none (default), optional or required" },
     OptionSpec { name: "redirect_https", kind: Kind::Flag, help: "answer plain HTTP with a redirect to the first HTTPS listener" },
+    OptionSpec { name: "root", kind: Kind::Text, help: "document root: files under it are served before the handler (without a script, a plain static server)" },
+    OptionSpec { name: "root_symlinks", kind: Kind::Flag, help: "serve files whose symlinks lead out of the root (default off: refused)" },
+    OptionSpec { name: "root_dotfiles", kind: Kind::Flag, help: "serve files and directories whose names start with a dot (default off: hidden)" },
+    OptionSpec { name: "root_listing", kind: Kind::Flag, help: "list a directory that has no index.html (default off)" },
+    OptionSpec { name: "root_cache_control", kind: Kind::Text, help: "Cache-Control value sent with static files, such as 'public, max-age=3600' (default: none)" },
     OptionSpec { name: "workers", kind: Kind::Count, help: "worker threads, each with its own event loop and Lua state (default: number of cores)" },
     OptionSpec { name: "blocking_threads", kind: Kind::Count, help: "threads for work that cannot be non-blocking, such as SQL queries (default 8)" },
     OptionSpec { name: "dev", kind: Kind::Flag, help: "development mode: Lua tracebacks in error pages" },
@@ -143,6 +148,12 @@ pub struct Config {
     pub client_ca: Option<PathBuf>,
     pub client_auth: ClientAuth,
     pub redirect_https: bool,
+    /// The document root, canonical (`root`).
+    pub root: Option<PathBuf>,
+    pub root_symlinks: bool,
+    pub root_dotfiles: bool,
+    pub root_listing: bool,
+    pub root_cache_control: Option<String>,
     pub workers: usize,
     pub blocking_threads: usize,
     pub dev: bool,
@@ -179,6 +190,11 @@ impl Default for Config {
             client_ca: None,
             client_auth: ClientAuth::None,
             redirect_https: false,
+            root: None,
+            root_symlinks: false,
+            root_dotfiles: false,
+            root_listing: false,
+            root_cache_control: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             blocking_threads: 8,
             dev: false,
@@ -239,6 +255,9 @@ impl Config {
                     "dev" => self.dev = on,
                     "reload" => self.reload = Some(on),
                     "redirect_https" => self.redirect_https = on,
+                    "root_symlinks" => self.root_symlinks = on,
+                    "root_dotfiles" => self.root_dotfiles = on,
+                    "root_listing" => self.root_listing = on,
                     _ => unreachable!("flag option {name} has no field"),
                 }
                 Ok(())
@@ -356,6 +375,23 @@ impl Config {
                     "required" => ClientAuth::Required,
                     _ => return Err("expected none, optional or required".into()),
                 }
+            }
+            "root" => {
+                let dir = PathBuf::from(value);
+                if !dir.is_dir() {
+                    return Err("not a directory".into());
+                }
+                // Canonical, so the real path of every file served can be
+                // checked against it.
+                let dir = dir.canonicalize().map_err(|e| e.to_string())?;
+                self.root = Some(dir);
+            }
+            "root_cache_control" => {
+                if !crate::http::message::is_field_value(value.as_bytes()) || value.trim() != value
+                {
+                    return Err("not a valid header value".into());
+                }
+                self.root_cache_control = Some(value.to_string());
             }
             "temp_dir" => {
                 let dir = PathBuf::from(value);
@@ -486,6 +522,18 @@ mod tests {
         assert!(c.set("listen", "nonsense:port").is_err());
         assert!(c.set("no_such", "1").is_err());
         assert!(c.set("dev", "maybe").is_err());
+        assert!(c.set("root", "/etc/hostname").is_err());
+        assert!(c.set("root", "/no/such/dir").is_err());
+        assert!(c.set("root_cache_control", "max-age=1\r\nx: y").is_err());
+    }
+
+    #[test]
+    fn root_is_canonical() {
+        let mut c = Config::new();
+        c.set("root", "/tmp/../tmp/").unwrap();
+        assert_eq!(c.root, Some(PathBuf::from("/tmp").canonicalize().unwrap()));
+        c.set("root_cache_control", "public, max-age=60").unwrap();
+        assert_eq!(c.root_cache_control.as_deref(), Some("public, max-age=60"));
     }
 
     #[test]

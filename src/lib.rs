@@ -4,11 +4,12 @@
 pub mod body;
 pub mod config;
 pub mod escape;
+pub mod files;
 pub mod form;
 pub mod http;
 pub mod log;
-pub mod pool;
 pub mod lua;
+pub mod pool;
 pub mod reload;
 pub mod server;
 pub mod tls;

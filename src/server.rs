@@ -82,7 +82,16 @@ impl Server {
     /// Binds every listen address and starts the workers. Returns once every
     /// worker has loaded the script, so a bad script fails here.
     pub fn start(config: Config) -> Result<Server, StartError> {
-        let script = config.script.clone().ok_or(StartError::NoScript)?;
+        let script = match (&config.script, &config.root) {
+            (Some(script), _) => script.clone(),
+            // A plain static server: the workers answer 404 themselves for
+            // what is not a file; their Lua state only keeps the loop uniform.
+            (None, Some(_)) => crate::config::Script::Source {
+                name: "(static files)".into(),
+                code: "return function() return { status = 404 } end".into(),
+            },
+            (None, None) => return Err(StartError::NoScript),
+        };
         let tls = crate::tls::server_config(&config).map_err(StartError::Tls)?;
         let config = Arc::new(config);
         let (sockets, addrs) = bind_all(&config)?;
@@ -300,7 +309,10 @@ fn bind_all(config: &Config) -> Result<(Listeners, Vec<SocketAddr>), StartError>
         // SO_REUSEPORT would let this bind share a port another process holds;
         // a probe bound without it finds out, and gives port 0 its number.
         let probe = std::net::TcpListener::bind(requested).map_err(|e| bind_err(requested, e))?;
-        let port = probe.local_addr().map_err(|e| StartError::Other(e.to_string()))?.port();
+        let port = probe
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?
+            .port();
         drop(probe);
         let requested = SocketAddr::new(requested.ip(), port);
         let first = bind_one(requested).map_err(|e| bind_err(requested, e))?;

@@ -1,5 +1,6 @@
-//! The `flutter` command: `flutter [OPTIONS] SCRIPT`. A thin layer over
-//! `Config` and `Server`; every option comes from `config::OPTIONS`.
+//! The `flutter` command: `flutter [OPTIONS] SCRIPT`, or `flutter --root DIR`
+//! alone for a static server. A thin layer over `Config` and `Server`; every
+//! option comes from `config::OPTIONS`.
 
 use clap::{Arg, ArgAction, Command};
 use flutter::config::{Kind, OPTIONS};
@@ -14,8 +15,8 @@ fn command() -> Command {
         .arg(
             Arg::new("script")
                 .value_name("SCRIPT")
-                .required(true)
-                .help("the Lua script: it returns a handler function or defines onRequest(req)"),
+                .required_unless_present("root")
+                .help("the Lua script: it returns a handler function or defines onRequest(req); optional with --root"),
         );
     for spec in OPTIONS {
         let long: &'static str = Box::leak(spec.name.replace('_', "-").into_boxed_str());
@@ -52,9 +53,9 @@ fn config_from_args() -> Result<Config, String> {
             }
         }
     }
-    let script = matches
-        .get_one::<String>("script")
-        .expect("required by clap");
+    let Some(script) = matches.get_one::<String>("script") else {
+        return Ok(config); // --root alone: a plain static server
+    };
     let path = std::path::Path::new(script);
     if let Err(e) = std::fs::File::open(path) {
         return Err(format!("cannot read script {script}: {e}"));

@@ -130,9 +130,102 @@ impl Default for DateCache {
     }
 }
 
+/// Reads an HTTP-date in any of the three forms RFC 9110 §5.6.7 has
+/// recipients accept: `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate),
+/// `Sunday, 06-Nov-94 08:49:37 GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994`
+/// (asctime). None for anything else, or a time before 1970.
+pub fn parse_http_date(value: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let (day, month, year, time) = if let Some((_, rest)) = text.split_once(", ") {
+        let mut words = rest.split(' ');
+        let date = words.next()?;
+        let (day, month, year) = if date.contains('-') {
+            let mut d = date.split('-');
+            let (day, month, year) = (d.next()?, d.next()?, d.next()?);
+            let yy: i64 = number(year, 2)?;
+            // Two-digit years: RFC 9110 has them read as the most recent
+            // past year with those digits; 1970-2069 is close enough for files.
+            (day, month, if yy < 70 { 2000 + yy } else { 1900 + yy })
+        } else {
+            let (month, year) = (words.next()?, words.next()?);
+            (date, month, number(year, 4)?)
+        };
+        let time = words.next()?;
+        if words.next()? != "GMT" || words.next().is_some() {
+            return None;
+        }
+        (number(day, 2)?, month, year, time)
+    } else {
+        let mut words = text.split_whitespace();
+        let _weekday = words.next()?;
+        let month = words.next()?;
+        let day = words.next()?;
+        let time = words.next()?;
+        let year = number(words.next()?, 4)?;
+        if words.next().is_some() || day.is_empty() || day.len() > 2 {
+            return None;
+        }
+        (day.parse().ok()?, month, year, time)
+    };
+    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    let mut hms = time.split(':');
+    let (h, m, s): (i64, i64, i64) = (
+        number(hms.next()?, 2)?,
+        number(hms.next()?, 2)?,
+        number(hms.next()?, 2)?,
+    );
+    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Civil date to days (Howard Hinnant's algorithm, public domain).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86400 + h * 3600 + m * 60 + s).ok()
+}
+
+/// A decimal number of exactly `digits` digits.
+fn number(text: &str, digits: usize) -> Option<i64> {
+    if text.len() != digits || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_the_three_http_date_forms() {
+        let t = Some(784111777);
+        assert_eq!(parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT"), t);
+        assert_eq!(parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT"), t);
+        assert_eq!(parse_http_date(b"Sun Nov  6 08:49:37 1994"), t);
+        assert_eq!(
+            parse_http_date(b"Tue, 29 Feb 2000 00:00:00 GMT"),
+            Some(951782400)
+        );
+        for n in [0, 1, 1_700_000_000, 4_102_444_800] {
+            assert_eq!(parse_http_date(http_date(n).as_bytes()), Some(n));
+        }
+        for bad in [
+            "",
+            "yesterday",
+            "Sun, 06 Nov 1994 08:49:37",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:49:37 GMT",
+            "Sun, 06 Nov 1969 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -66,6 +66,49 @@ pub enum ResponseBody {
     Full(Vec<u8>),
     /// Chunks follow as the handler produces them.
     Stream,
+    /// Parts of an open file: the protocol writes the head, then the worker
+    /// sends the file's bytes from the file (never the whole file in memory).
+    File(FileBody),
+    /// A file a handler named (`{ file = "path" }`). The worker opens it and
+    /// turns this into [`ResponseBody::File`] before the protocol sees it.
+    Path(std::path::PathBuf),
+}
+
+/// A body sent from a file: byte ranges of it, with bytes of our own between
+/// them (the part heads of `multipart/byteranges`).
+pub struct FileBody {
+    pub file: std::sync::Arc<std::fs::File>,
+    pub parts: std::collections::VecDeque<FilePart>,
+}
+
+pub enum FilePart {
+    Bytes(Vec<u8>),
+    Range { offset: u64, len: u64 },
+}
+
+impl FileBody {
+    /// `len` bytes of `file` from `offset`.
+    pub fn range(file: std::sync::Arc<std::fs::File>, offset: u64, len: u64) -> FileBody {
+        FileBody {
+            file,
+            parts: [FilePart::Range { offset, len }].into(),
+        }
+    }
+
+    /// The length of the body on the wire.
+    pub fn len(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                FilePart::Bytes(b) => b.len() as u64,
+                FilePart::Range { len, .. } => *len,
+            })
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 pub struct Response {

@@ -1,6 +1,7 @@
 //! What a handler returns, turned into a [`Response`]. The forms (DESIGN.md):
 //! a string; `{ status, headers, body }`; `{ json = value }`; a streamed
-//! `body = function`; and Flutter 0.3's `{ head = { mimetype, status, ... }, body }`.
+//! `body = function`; `{ file = "path" }` (sent by the worker, see
+//! `crate::files`); and Flutter 0.3's `{ head = { mimetype, status, ... }, body }`.
 //! Header names and values from Lua are checked so a handler can never break
 //! the framing of what goes on the wire.
 
@@ -76,7 +77,29 @@ fn from_table(t: &Table) -> Result<Response, String> {
     }
 
     let json = t.raw_get::<Value>("json").map_err(lua_err)?;
-    let body = if !json.is_nil() {
+    let file = t.raw_get::<Value>("file").map_err(lua_err)?;
+    let body = if !file.is_nil() {
+        let Value::String(path) = &file else {
+            return Err(format!(
+                "file must be a path string, not a {}",
+                file.type_name()
+            ));
+        };
+        if !json.is_nil() || !t.raw_get::<Value>("body").map_err(lua_err)?.is_nil() {
+            return Err("a response has one of file, json and body".into());
+        }
+        let path = path.as_bytes();
+        if path.is_empty() || path.contains(&0) {
+            return Err("file must be a non-empty path without NUL".into());
+        }
+        use std::os::unix::ffi::OsStrExt;
+        // Its Content-Type comes from the file name unless the handler set one.
+        return Ok(Response {
+            status,
+            headers,
+            body: ResponseBody::Path(std::ffi::OsStr::from_bytes(&path).into()),
+        });
+    } else if !json.is_nil() {
         let text = super::json::encode(&json)?;
         set_default_type(&mut headers, b"application/json");
         ResponseBody::Full(text.into_bytes())

@@ -9,6 +9,7 @@ pub mod timers;
 pub mod transport;
 
 use crate::config::Config;
+use crate::files::Files;
 use crate::http::date::DateCache;
 use crate::http::h1::conn::{self as h1, Conn, Event as H1Event, Phase};
 use crate::http::message::Response;
@@ -37,6 +38,8 @@ const HIGH_WATER: usize = 256 << 10;
 const STEPS_PER_TURN: usize = 32;
 /// Bytes read from a socket at a time.
 const READ_SIZE: usize = 64 << 10;
+/// File bytes one connection sends per step (its turn has [`STEPS_PER_TURN`]).
+const FILE_BURST: usize = 1 << 20;
 
 /// State shared between a server's handle and its workers.
 #[derive(Default)]
@@ -98,6 +101,10 @@ struct Job {
     runtime: Rc<Runtime>,
     wait: Wait,
     seq: u64,
+    /// The request's method and headers once the handler has it, for a
+    /// `{ file = ... }` answer (conditional and range requests).
+    method: String,
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 /// What the access log needs of a request, kept until its response is done.
@@ -146,6 +153,8 @@ pub struct Worker {
     date: DateCache,
     access: AccessLog,
     scratch: Vec<u8>,
+    /// The document root and the files handlers answer with.
+    files: Files,
     shared: Arc<Shared>,
     reload_seen: u64,
     pool: Arc<Pool>,
@@ -213,6 +222,7 @@ impl Worker {
             body_buffer_bytes: config.body_buffer_bytes,
             temp_dir: config.temp_dir.clone(),
         };
+        let files = Files::new(&config);
         let worker = Worker {
             index,
             workers: config.workers,
@@ -231,6 +241,7 @@ impl Worker {
             date: DateCache::new(),
             access,
             scratch: vec![0; READ_SIZE],
+            files,
             reload_seen: shared.reload.load(Ordering::Acquire),
             pool,
             completions,
@@ -534,14 +545,10 @@ impl Worker {
                 self.run_job(key);
             }
             let c = &self.conns[key];
-            if c.h1.is_closing() && c.h1.output().is_empty() {
+            if c.h1.is_closing() && c.h1.all_sent() {
                 return self.close(key);
             }
-            if c.read_closed
-                && c.job.is_none()
-                && !c.h1.awaiting_response()
-                && c.h1.output().is_empty()
-            {
+            if c.read_closed && c.job.is_none() && !c.h1.awaiting_response() && c.h1.all_sent() {
                 return self.close(key);
             }
             if !progress {
@@ -583,6 +590,28 @@ impl Worker {
                         if matches!(job.wait, Wait::Write) && c.h1.output().len() < HIGH_WATER / 2 {
                             job.wait = Wait::Run;
                         }
+                    }
+                }
+                Err(e) if would_block(&e) => c.writable = false,
+                Err(e) if interrupted(&e) => {}
+                Err(_) => return false,
+            }
+        }
+        // A file body follows the output before it, straight from the file.
+        let mut burst = 0;
+        while c.writable && burst < FILE_BURST {
+            let Some((file, offset, len)) = c.h1.file_range() else {
+                break;
+            };
+            match c.transport.send_file(file, offset, len, &mut self.scratch) {
+                // The file shrank under us: its length is already promised.
+                Ok(0) => return false,
+                Ok(n) => {
+                    c.h1.file_sent(n as u64);
+                    burst += n;
+                    *progress = true;
+                    if matches!(c.phase, Phase::Handler | Phase::Closing) {
+                        c.deadline = None;
                     }
                 }
                 Err(e) if would_block(&e) => c.writable = false,
@@ -663,12 +692,18 @@ impl Worker {
                     c.h1.respond(response, self.date.http());
                     return self.log_exchange(key);
                 }
+                if let Some(response) = self.files.serve(&req) {
+                    c.h1.respond(response, self.date.http());
+                    return self.log_exchange(key);
+                }
                 c.job = Some(Job {
                     request: Some(req),
                     task: None,
                     runtime: self.runtime.clone(),
                     wait: Wait::Start,
                     seq: self.next_seq,
+                    method: String::new(),
+                    headers: Vec::new(),
                 });
                 self.maybe_start(key);
             }
@@ -717,7 +752,7 @@ impl Worker {
                 return;
             }
         }
-        let req = job.request.take().expect("checked above");
+        let mut req = job.request.take().expect("checked above");
         if let Some(native) = native {
             let answer = req.body.borrow_mut().to_bytes().map(|body| {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -742,8 +777,16 @@ impl Worker {
                 }
             }
         }
+        if self.config.script.is_none() {
+            // A plain static server (`root` without a script): no file, no page.
+            c.h1.respond(Response::error(404, None), self.date.http());
+            c.job = None;
+            return self.log_exchange(key);
+        }
         match job.runtime.start(&req) {
             Ok(task) => {
+                job.method = std::mem::take(&mut req.method);
+                job.headers = std::mem::take(&mut req.headers);
                 job.task = Some(task);
                 job.wait = Wait::Run;
             }
@@ -800,7 +843,10 @@ impl Worker {
                 Step::Head(response) => c.h1.respond(response, self.date.http()),
                 Step::Done(response) => {
                     match response {
-                        Some(r) => c.h1.respond(r, self.date.http()),
+                        Some(r) => {
+                            let r = self.files.handler_file(r, &job.method, &job.headers);
+                            c.h1.respond(r, self.date.http())
+                        }
                         None => c.h1.finish(),
                     }
                     return self.end_job(key);
@@ -888,7 +934,7 @@ impl Worker {
             c.h1.phase()
         };
         let now = Instant::now();
-        let stuck_output = !c.h1.output().is_empty() && !c.writable;
+        let stuck_output = !c.h1.all_sent() && !c.writable;
         if phase != c.phase || c.deadline.is_none() {
             c.phase = phase;
             c.deadline = match phase {

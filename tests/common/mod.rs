@@ -62,13 +62,26 @@ impl Server {
 
     /// Runs flutter on a script file; Err(stderr) when it exits instead of serving.
     pub fn start_script(script: &Path, dir: &Path, args: &[&str]) -> Result<Server, String> {
+        Server::spawn(Some(script), dir, args)
+    }
+
+    /// Runs flutter with `args` and no script (`--root DIR` alone).
+    pub fn start_no_script(args: &[&str]) -> Server {
+        Server::spawn(None, &temp_dir("srv"), args)
+            .unwrap_or_else(|e| panic!("server did not start: {e}"))
+    }
+
+    fn spawn(script: Option<&Path>, dir: &Path, args: &[&str]) -> Result<Server, String> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flutter"));
         // HTTPS tests listen on their TLS address only.
         if !args.contains(&"--tls-listen") {
             cmd.arg("--listen").arg("127.0.0.1:0");
         }
         cmd.arg("--workers").arg("1");
-        cmd.args(args).arg(script);
+        cmd.args(args);
+        if let Some(script) = script {
+            cmd.arg(script);
+        }
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());

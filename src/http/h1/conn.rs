@@ -9,7 +9,7 @@ use super::decode::{Decoder, Progress};
 use super::encode::{self, Framing, Head};
 use super::role::{self, BodyKind, RequestHead, Version};
 use crate::body::{Body, SharedBody};
-use crate::http::message::{Request, Response, ResponseBody, TlsInfo};
+use crate::http::message::{FileBody, FilePart, Request, Response, ResponseBody, TlsInfo};
 use crate::http::status::has_no_body;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,6 +78,8 @@ enum Writer {
     Waiting,
     /// A streamed body is being sent.
     Streaming(Framing),
+    /// The worker is sending a file body (see [`Conn::file_range`]).
+    File,
     /// The response is complete.
     Done,
 }
@@ -98,6 +100,8 @@ pub struct Conn {
     peer: SocketAddr,
     scheme: &'static str,
     tls: Option<Rc<TlsInfo>>,
+    /// What is left of a file body, sent by the worker once `out` is empty.
+    file: Option<FileBody>,
 }
 
 /// Whether `buf` holds nothing but CRLFs (RFC 9112 §2.2 lets a server skip
@@ -123,6 +127,7 @@ impl Conn {
             peer,
             scheme,
             tls: None,
+            file: None,
         }
     }
 
@@ -406,6 +411,11 @@ impl Conn {
             self.keep_alive = false;
         }
         let no_body = has_no_body(status);
+        let mut response = response;
+        if let ResponseBody::Path(_) = response.body {
+            // The worker opens a handler's file before this; never send the path.
+            response.body = ResponseBody::Full(Vec::new());
+        }
         let framing = match &response.body {
             ResponseBody::Full(_) if no_body => Framing::None(None),
             ResponseBody::Full(b) if self.head_only => Framing::None(Some(b.len() as u64)),
@@ -416,6 +426,10 @@ impl Conn {
                 self.keep_alive = false;
                 Framing::Close
             }
+            ResponseBody::File(_) if no_body => Framing::None(None),
+            ResponseBody::File(f) if self.head_only => Framing::None(Some(f.len())),
+            ResponseBody::File(f) => Framing::Length(f.len()),
+            ResponseBody::Path(_) => Framing::Length(0),
         };
         let date_owned;
         let date = if date.is_empty() {
@@ -449,6 +463,61 @@ impl Conn {
                 self.end_response();
             }
             ResponseBody::Stream => self.writer = Writer::Streaming(framing),
+            ResponseBody::File(f) if matches!(framing, Framing::Length(_)) => {
+                self.body_bytes_sent = f.len();
+                self.file = Some(f);
+                self.writer = Writer::File;
+                self.next_file_part();
+            }
+            ResponseBody::File(_) | ResponseBody::Path(_) => self.end_response(),
+        }
+    }
+
+    /// The file range to send next, once the output before it has gone:
+    /// the worker sends it (sendfile) and reports with [`Conn::file_sent`].
+    pub fn file_range(&self) -> Option<(&std::fs::File, u64, u64)> {
+        if !self.output().is_empty() {
+            return None;
+        }
+        let f = self.file.as_ref()?;
+        match f.parts.front()? {
+            FilePart::Range { offset, len } => Some((&f.file, *offset, *len)),
+            FilePart::Bytes(_) => None,
+        }
+    }
+
+    /// `n` bytes of [`Conn::file_range`] went to the socket.
+    pub fn file_sent(&mut self, n: u64) {
+        let Some(f) = &mut self.file else { return };
+        if let Some(FilePart::Range { offset, len }) = f.parts.front_mut() {
+            let n = n.min(*len);
+            *offset += n;
+            *len -= n;
+            if *len == 0 {
+                f.parts.pop_front();
+                self.next_file_part();
+            }
+        }
+    }
+
+    /// Whether the whole response so far has been handed to the socket
+    /// (the output and any file body).
+    pub fn all_sent(&self) -> bool {
+        self.output().is_empty() && self.file.is_none()
+    }
+
+    /// Queues the bytes before the file body's next range; ends the
+    /// response when nothing is left.
+    fn next_file_part(&mut self) {
+        let Some(f) = &mut self.file else { return };
+        while let Some(FilePart::Bytes(_)) = f.parts.front() {
+            if let Some(FilePart::Bytes(b)) = f.parts.pop_front() {
+                self.out.extend_from_slice(&b);
+            }
+        }
+        if f.parts.is_empty() {
+            self.file = None;
+            self.end_response();
         }
     }
 
@@ -508,6 +577,7 @@ impl Conn {
     /// Abandons a streamed response whose producer failed: the connection
     /// closes without the final chunk, so the client sees it is incomplete.
     pub fn abort(&mut self) {
+        self.file = None;
         self.writer = Writer::Done;
         self.reader = Reader::Closed;
     }
