@@ -17,7 +17,7 @@ use mlua::{
     Value, VmState,
 };
 use request::{BodyCtx, BodyHandle};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -87,14 +87,24 @@ pub struct Task {
     body: Rc<BodyCtx>,
     /// Values the next resume passes in (a blocking job's results).
     resume_args: Option<MultiValue>,
+    spare: Rc<RefCell<Vec<Thread>>>,
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
         // Uploaded files and the spooled body of the request are removed with it.
         self.body.release();
+        // The coroutine is kept for the next request (reset when taken again).
+        let mut spare = self.spare.borrow_mut();
+        if spare.len() < SPARE_THREADS {
+            spare.push(self.thread.clone());
+        }
     }
 }
+
+/// Finished coroutines kept per state for reuse; creating one per request
+/// costs an allocation and garbage-collector work.
+const SPARE_THREADS: usize = 64;
 
 pub struct Runtime {
     lua: Lua,
@@ -106,6 +116,7 @@ pub struct Runtime {
     memory_limit: usize,
     /// Set when the state ran out of memory; the worker replaces it.
     exhausted: Cell<bool>,
+    spare: Rc<RefCell<Vec<Thread>>>,
 }
 
 /// What the prelude gives a Lua state; installed once per state and shared
@@ -291,6 +302,12 @@ impl Runtime {
             if settings.memory_limit > 0 {
                 lua.set_memory_limit(settings.memory_limit)?;
             }
+            // Almost everything a request allocates dies with it: the young
+            // generation is cheap to collect.
+            #[cfg(feature = "lua54")]
+            lua.gc_set_mode(mlua::state::GcMode::Generational(
+                mlua::state::GcGenParams::default(),
+            ));
             Ok(())
         };
         setup().map_err(|e| format!("cannot set up Lua: {e}"))?;
@@ -341,6 +358,7 @@ impl Runtime {
             instruction_limit: settings.instruction_limit,
             memory_limit: settings.memory_limit,
             exhausted: Cell::new(false),
+            spare: Rc::default(),
         })
     }
 
@@ -358,7 +376,8 @@ impl Runtime {
     }
 
     /// Starts the handler for a request (it runs at the first [`Runtime::resume`]).
-    pub fn start(&self, req: &Request) -> Result<Task, Failure> {
+    /// Takes the request's headers (they move into Lua's handle of it).
+    pub fn start(&self, req: &mut Request) -> Result<Task, Failure> {
         let internal = |e: mlua::Error| self.failure(500, e.to_string(), None);
         let (table, handle) = request::build(&self.lua, req).map_err(internal)?;
         // An empty body is left to the lazy path: most requests never look.
@@ -372,13 +391,22 @@ impl Runtime {
             }
         }
         // The thread gets the budget hook (see arm_budget_hook).
-        let thread = self.lua.create_thread(self.run.clone()).map_err(internal)?;
+        let reused = self
+            .spare
+            .borrow_mut()
+            .pop()
+            .filter(|t| t.reset(self.run.clone()).is_ok());
+        let thread = match reused {
+            Some(t) => t,
+            None => self.lua.create_thread(self.run.clone()).map_err(internal)?,
+        };
         Ok(Task {
             thread,
             body: handle.0.clone(),
             start: Some((table, handle)),
             resume_args: None,
             budget: self.task_budget(),
+            spare: self.spare.clone(),
         })
     }
 

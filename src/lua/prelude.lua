@@ -5,7 +5,7 @@
 -- metatable of body errors and the guarded pcall/xpcall/coroutine.resume.
 local TOKEN, FAIL, native = ...
 local yield, xpcall, traceback = coroutine.yield, xpcall, debug.traceback
-local type, getmetatable, setmetatable, rawget, tostring = type, getmetatable, setmetatable, rawget, tostring
+local type, getmetatable, setmetatable, rawget, rawset, next, tostring = type, getmetatable, setmetatable, rawget, rawset, next, tostring
 
 -- Operation codes understood by the worker (see lua/mod.rs).
 local SLEEP, READ, BODY, HEAD, WRITE, AWAIT = 1, 2, 3, 4, 5, 6
@@ -21,16 +21,15 @@ local function check(ok, status, message)
   return ok
 end
 
--- req -> its body handle; weak so a request's table can be collected.
-local bodies = setmetatable({}, { __mode = "k" })
--- req -> its body handle while the body fields (body, form, ...) are not filled in.
-local unfilled = setmetatable({}, { __mode = "k" })
+-- Private keys of req: its native handle, and whether the body fields are set.
+local HANDLE, FILLED = {}, {}
+local req_field = native.req_field
 
 local methods = {}
 
 -- Up to n bytes of the body (default 64 KiB), waiting for them to arrive; nil at its end.
 function methods.read(req, n)
-  local b = bodies[req]
+  local b = rawget(req, HANDLE)
   if b == nil then return nil end
   while true do
     local chunk = check(body_read(b, n))
@@ -39,22 +38,53 @@ function methods.read(req, n)
   end
 end
 
-local lazy = { body = true, form = true, json = true, files = true, body_path = true }
+-- Fields built on first use, by the native side or from the body.
+local built = { headers = true, args = true, cookies = true, remote_addr = true, tls = true }
+local from_body = { body = true, form = true, json = true, files = true, body_path = true }
+
+-- Sets the body fields once; waits for the body when `wait`, else only if it is here.
+local function fill(req, wait)
+  local b = rawget(req, HANDLE)
+  if b == nil or rawget(req, FILLED) then return end
+  if not wait and not check(body_complete(b)) then return end
+  rawset(req, FILLED, true)
+  while not check(body_complete(b)) do yield(TOKEN, BODY) end
+  check(body_fill(req, b))
+end
+
+local function hidden_next(t, k)
+  local nk, nv = next(t, k)
+  while nk == HANDLE or nk == FILLED do nk, nv = next(t, nk) end
+  return nk, nv
+end
 
 local req_mt = {
   __index = function(req, k)
     local m = methods[k]
     if m ~= nil then return m end
-    if lazy[k] then
-      -- Filled in once: a field that stays nil (json of a form, say) is just nil.
-      local b = unfilled[req]
-      if b == nil then return nil end
-      unfilled[req] = nil
-      bodies[req] = nil
-      while not check(body_complete(b)) do yield(TOKEN, BODY) end
-      check(body_fill(req, b))
+    local b = rawget(req, HANDLE)
+    if b == nil then return nil end
+    if built[k] then
+      local v = req_field(b, k)
+      rawset(req, k, v)
+      return v
+    end
+    -- Filled in once: a field that stays nil (json of a form, say) is just nil.
+    if from_body[k] then
+      fill(req, true)
       return rawget(req, k)
     end
+  end,
+  -- pairs(req) shows every field, as a plain table would.
+  __pairs = function(req)
+    local b = rawget(req, HANDLE)
+    if b ~= nil then
+      for k in next, built do
+        if rawget(req, k) == nil then rawset(req, k, req_field(b, k)) end
+      end
+      fill(req, false)
+    end
+    return hidden_next, req, nil
   end,
 }
 
@@ -65,11 +95,9 @@ local function on_error(e)
 end
 
 local function run(handler, req, body)
-  if body ~= nil then
-    bodies[req] = body
-    -- A body complete before the handler starts is filled in already (form is always set).
-    if rawget(req, "form") == nil then unfilled[req] = body end
-  end
+  rawset(req, HANDLE, body)
+  -- A body complete before the handler starts is filled in already (form is always set).
+  if rawget(req, "form") ~= nil then rawset(req, FILLED, true) end
   setmetatable(req, req_mt)
   local ok, res = xpcall(handler, on_error, req)
   if not ok then return FAIL, res end

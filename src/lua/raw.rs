@@ -56,16 +56,3 @@ pub unsafe fn add_multi(l: *mut ffi::lua_State, key: &[u8], value: &[u8]) {
         }
     }
 }
-
-/// Sets `t[key]` to a new table filled by `fill`, for the table on top.
-pub unsafe fn set_table(
-    l: *mut ffi::lua_State,
-    key: &[u8],
-    size: usize,
-    fill: impl FnOnce(*mut ffi::lua_State),
-) {
-    push_bytes(l, key);
-    ffi::lua_createtable(l, 0, size.min(64) as i32);
-    fill(l);
-    ffi::lua_rawset(l, -3);
-}

@@ -19,11 +19,16 @@ const MAX_PART_HEADER_BYTES: usize = 16 << 10;
 /// Default size of one `req:read()`.
 const DEFAULT_READ: usize = 64 << 10;
 
-/// The body of one request as Lua holds it. Uploaded files spooled by the
-/// multipart parser live here and are removed when the request ends.
+/// One request as Lua holds it: the parts of `req` built only when a handler
+/// first reads them (most handlers read few), and the body. Uploaded files
+/// spooled by the multipart parser live here and are removed when the request ends.
 pub struct BodyCtx {
     pub body: SharedBody,
     pub parts: RefCell<Vec<multipart::Part>>,
+    headers: Vec<(String, Vec<u8>)>,
+    query: String,
+    remote: std::net::SocketAddr,
+    tls: Option<Rc<crate::http::message::TlsInfo>>,
 }
 
 impl BodyCtx {
@@ -99,77 +104,110 @@ fn combined_headers(headers: &[(String, Vec<u8>)]) -> Vec<(&str, Cow<'_, [u8]>)>
     out
 }
 
-/// Builds `req` for a request. The body fields are filled later (on first use,
-/// or by `fill` when the whole body is already here).
-pub fn build(lua: &Lua, req: &Request) -> mlua::Result<(Table, BodyHandle)> {
-    // Everything that allocates on the Rust side is done before the raw calls.
+/// Builds `req` for a request: the scalar fields now, `headers`, `args`,
+/// `cookies`, `remote_addr` and `tls` on first use (see [`lazy_field`] and the
+/// prelude), the body fields once the body is complete. Takes the request's
+/// headers instead of copying them.
+pub fn build(lua: &Lua, req: &mut Request) -> mlua::Result<(Table, BodyHandle)> {
     let path: Cow<[u8]> = if req.path.contains('%') {
         Cow::Owned(percent_decode(req.path.as_bytes(), false))
     } else {
         Cow::Borrowed(req.path.as_bytes())
-    };
-    let args = if req.query.is_empty() {
-        Vec::new()
-    } else {
-        urlencoded::parse(req.query.as_bytes())
-    };
-    let headers = combined_headers(&req.headers);
-    let mut cookies: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for (_, value) in req.headers.iter().filter(|(n, _)| n == "cookie") {
-        for (k, v) in cookie::parse(value) {
-            // The first of several cookies with one name wins (RFC 6265 orders them most specific first).
-            if !cookies.iter().any(|(seen, _)| *seen == k) {
-                cookies.push((k, v));
-            }
-        }
-    }
-    let mut ip = [0u8; 64];
-    let ip_len = {
-        use std::io::Write;
-        let mut cursor = std::io::Cursor::new(&mut ip[..]);
-        let _ = write!(cursor, "{}", req.remote.ip());
-        cursor.position() as usize
     };
     // SAFETY: the closure runs inside mlua's protected call with room on the
     // stack for these pushes; it leaves exactly the new table on the stack and
     // borrows everything it stores (see lua/raw.rs).
     let t: Table = unsafe {
         lua.exec_raw((), |l| {
-            mlua::ffi::lua_createtable(l, 0, 16);
+            mlua::ffi::lua_createtable(l, 0, 12);
             raw::set_bytes(l, b"method", req.method.as_bytes());
             raw::set_bytes(l, b"path", &path);
             raw::set_bytes(l, b"query", req.query.as_bytes());
             raw::set_bytes(l, b"uri", req.target.as_bytes());
             raw::set_bytes(l, b"version", req.version.as_bytes());
             raw::set_bytes(l, b"scheme", req.scheme.as_bytes());
-            raw::set_bytes(l, b"remote_addr", &ip[..ip_len]);
             raw::set_int(l, b"remote_port", i64::from(req.remote.port()));
             raw::set_int(l, b"id", req.id as i64);
-            raw::set_table(l, b"args", args.len(), |l| {
-                for (k, v) in &args {
-                    raw::add_multi(l, k, v);
-                }
-            });
-            raw::set_table(l, b"headers", headers.len(), |l| {
-                for (name, value) in &headers {
-                    raw::set_bytes(l, name.as_bytes(), value);
-                }
-            });
-            raw::set_table(l, b"cookies", cookies.len(), |l| {
-                for (k, v) in &cookies {
-                    raw::set_bytes(l, k, v);
-                }
-            });
         })?
     };
-    if let Some(tls) = &req.tls {
-        t.raw_set("tls", tls_table(lua, tls)?)?;
-    }
     let handle = BodyHandle(Rc::new(BodyCtx {
         body: req.body.clone(),
         parts: RefCell::new(Vec::new()),
+        headers: std::mem::take(&mut req.headers),
+        query: req.query.clone(),
+        remote: req.remote,
+        tls: req.tls.clone(),
     }));
     Ok((t, handle))
+}
+
+/// The value of a lazily built field of `req` (nil for any other name).
+fn lazy_field(lua: &Lua, ctx: &BodyCtx, name: &[u8]) -> mlua::Result<Value> {
+    let raw_table =
+        |fill: &dyn Fn(*mut mlua::ffi::lua_State), size: usize| -> mlua::Result<Value> {
+            // SAFETY: as in `build`; `fill` stores borrowed data into the table on top.
+            let t: Table = unsafe {
+                lua.exec_raw((), |l| {
+                    mlua::ffi::lua_createtable(l, 0, size.min(64) as i32);
+                    fill(l);
+                })?
+            };
+            Ok(Value::Table(t))
+        };
+    match name {
+        b"headers" => {
+            let headers = combined_headers(&ctx.headers);
+            raw_table(
+                &|l| {
+                    for (name, value) in &headers {
+                        // SAFETY: inside the protected call above.
+                        unsafe { raw::set_bytes(l, name.as_bytes(), value) };
+                    }
+                },
+                headers.len(),
+            )
+        }
+        b"args" => {
+            let args = urlencoded::parse(ctx.query.as_bytes());
+            raw_table(
+                &|l| {
+                    for (k, v) in &args {
+                        // SAFETY: inside the protected call above.
+                        unsafe { raw::add_multi(l, k, v) };
+                    }
+                },
+                args.len(),
+            )
+        }
+        b"cookies" => {
+            let mut cookies: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            for (_, value) in ctx.headers.iter().filter(|(n, _)| n == "cookie") {
+                for (k, v) in cookie::parse(value) {
+                    // The first of several cookies with one name wins (RFC 6265 orders them most specific first).
+                    if !cookies.iter().any(|(seen, _)| *seen == k) {
+                        cookies.push((k, v));
+                    }
+                }
+            }
+            raw_table(
+                &|l| {
+                    for (k, v) in &cookies {
+                        // SAFETY: inside the protected call above.
+                        unsafe { raw::set_bytes(l, k, v) };
+                    }
+                },
+                cookies.len(),
+            )
+        }
+        b"remote_addr" => Ok(Value::String(
+            lua.create_string(ctx.remote.ip().to_string())?,
+        )),
+        b"tls" => match &ctx.tls {
+            Some(tls) => Ok(Value::Table(tls_table(lua, tls)?)),
+            None => Ok(Value::Nil),
+        },
+        _ => Ok(Value::Nil),
+    }
 }
 
 /// `req.tls`: the session and, when one was sent, the client's certificate.
@@ -194,12 +232,12 @@ fn tls_table(lua: &Lua, tls: &crate::http::message::TlsInfo) -> mlua::Result<Tab
     Ok(t)
 }
 
-fn content_type(req: &Table) -> mlua::Result<Vec<u8>> {
-    let headers: Table = req.raw_get("headers")?;
-    Ok(headers
-        .raw_get::<Option<mlua::LuaString>>("content-type")?
-        .map(|s| s.as_bytes().to_vec())
-        .unwrap_or_default())
+fn content_type(ctx: &BodyCtx) -> Vec<u8> {
+    ctx.headers
+        .iter()
+        .find(|(n, _)| n == "content-type")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 fn media_type_is(ct: &[u8], want: &str) -> bool {
@@ -220,8 +258,8 @@ fn is_json(ct: &[u8]) -> bool {
 /// Sets `body`, `body_path`, `form`, `files` and `json` on `req` from a complete body.
 /// A malformed form or JSON body raises an error answered with 400.
 pub fn fill(lua: &Lua, req: &Table, handle: &BodyHandle) -> Result<(), BadBody> {
-    let ct = content_type(req)?;
     let ctx = &handle.0;
+    let ct = content_type(ctx);
     let mut body = ctx.body.borrow_mut();
     if let Some(path) = body.spool_path() {
         req.raw_set("body_path", path.to_string_lossy().as_ref())?;
@@ -335,6 +373,14 @@ pub fn natives(lua: &Lua, t: &Table) -> mlua::Result<()> {
                 Value::Boolean(false)
             })
             .into_lua_multi(lua)
+        })?,
+    )?;
+    // req_field(handle, name) -> the lazily built field
+    t.raw_set(
+        "req_field",
+        lua.create_function(|lua, (h, name): (AnyUserData, mlua::LuaString)| {
+            let h = h.borrow::<BodyHandle>()?;
+            lazy_field(lua, &h.0, &name.as_bytes())
         })?,
     )?;
     // body_complete(handle) -> bool | nil, status, message

@@ -20,7 +20,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +36,8 @@ const FIRST_CONN: usize = 1024;
 const HIGH_WATER: usize = 256 << 10;
 /// Steps one connection may take per wake-up before others get their turn.
 const STEPS_PER_TURN: usize = 32;
+/// How long a connection closed after an error keeps draining the client's input.
+const LINGER: Duration = Duration::from_secs(2);
 /// Bytes read from a socket at a time.
 const READ_SIZE: usize = 64 << 10;
 /// File bytes one connection sends per step (its turn has [`STEPS_PER_TURN`]).
@@ -130,6 +132,8 @@ struct Connection {
     deadline: Option<Instant>,
     /// The earliest deadline timer pending for this connection.
     timer_at: Option<Instant>,
+    /// Closing: input is drained until then (see `Worker::finish`).
+    linger_until: Option<Instant>,
     queued: bool,
 }
 
@@ -470,9 +474,44 @@ impl Worker {
             phase: Phase::Idle,
             deadline: None,
             timer_at: None,
+            linger_until: None,
             queued: false,
         });
         self.schedule(key);
+    }
+
+    /// Ends a connection whose last response is flushed. After an error the
+    /// client may still be sending (an unread body); closing at once would
+    /// reset the connection and could destroy the error response before the
+    /// client reads it, so the write side is shut and input drained briefly.
+    fn finish(&mut self, key: usize) {
+        let c = &mut self.conns[key];
+        if c.read_closed || c.h1.status_sent < 400 {
+            return self.close(key);
+        }
+        let _ = c.transport.socket().shutdown(std::net::Shutdown::Write);
+        let until = Instant::now() + LINGER;
+        c.linger_until = Some(until);
+        c.deadline = Some(until);
+        if c.timer_at.is_none_or(|t| until < t) {
+            c.timer_at = Some(until);
+            self.timers.add(until, Timer::Deadline { key });
+        }
+        self.linger(key);
+    }
+
+    /// Reads and drops input until the client closes, for at most [`LINGER`].
+    fn linger(&mut self, key: usize) {
+        let c = &mut self.conns[key];
+        loop {
+            match c.transport.socket().read(&mut self.scratch) {
+                Ok(0) => return self.close(key),
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
+                Err(_) => return self.close(key),
+            }
+        }
     }
 
     fn close(&mut self, key: usize) {
@@ -502,13 +541,15 @@ impl Worker {
                     };
                     c.timer_at = None;
                     match c.deadline {
+                        Some(_) if c.linger_until.is_some() => self.close(key),
                         Some(d) if d <= now => {
                             c.deadline = None;
                             c.h1.time_out(self.date.http());
+                            c.job = None;
                             if c.h1.status_sent == 408 {
                                 log::info(&format!("{}: request timed out (408)", c.peer));
+                                self.log_exchange(key);
                             }
-                            c.job = None;
                             self.schedule(key);
                         }
                         Some(d) => {
@@ -524,6 +565,9 @@ impl Worker {
 
     /// Moves one connection forward as far as it can go now.
     fn advance(&mut self, key: usize) {
+        if self.conns[key].linger_until.is_some() {
+            return self.linger(key);
+        }
         for _ in 0..STEPS_PER_TURN {
             let mut progress = false;
             if !self.flush(key, &mut progress) {
@@ -546,7 +590,7 @@ impl Worker {
             }
             let c = &self.conns[key];
             if c.h1.is_closing() && c.h1.all_sent() {
-                return self.close(key);
+                return self.finish(key);
             }
             if c.read_closed && c.job.is_none() && !c.h1.awaiting_response() && c.h1.all_sent() {
                 return self.close(key);
@@ -783,7 +827,7 @@ impl Worker {
             c.job = None;
             return self.log_exchange(key);
         }
-        match job.runtime.start(&req) {
+        match job.runtime.start(&mut req) {
             Ok(task) => {
                 job.method = std::mem::take(&mut req.method);
                 job.headers = std::mem::take(&mut req.headers);
@@ -791,13 +835,19 @@ impl Worker {
                 job.wait = Wait::Run;
             }
             Err(f) => {
-                log::info(&format!(
+                let line = format!(
                     "{}: {} {}: {} ({})",
                     c.peer, req.method, req.target, f.message, f.status
-                ));
+                );
+                if f.status >= 500 {
+                    log::error(&line);
+                } else {
+                    log::info(&line);
+                }
                 c.h1.respond(Response::error(f.status, None), self.date.http());
-                c.job = None;
+                let job = c.job.take();
                 self.log_exchange(key);
+                self.retire_if_exhausted(job);
             }
         }
     }
@@ -884,6 +934,11 @@ impl Worker {
         let c = &mut self.conns[key];
         let job = c.job.take();
         self.log_exchange(key);
+        self.retire_if_exhausted(job);
+    }
+
+    /// Replaces the current Lua state when the request's state ran out of memory.
+    fn retire_if_exhausted(&mut self, job: Option<Job>) {
         if let Some(job) = job {
             let exhausted = job.runtime.is_exhausted() && Rc::ptr_eq(&job.runtime, &self.runtime);
             drop(job);
