@@ -11,6 +11,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// The body shared between the connection that fills it and the handler that reads it.
 pub type SharedBody = Rc<RefCell<Body>>;
@@ -64,7 +65,7 @@ pub struct Body {
     mem_pos: usize,
     spool: Option<Spool>,
     buffer_bytes: usize,
-    temp_dir: PathBuf,
+    temp_dir: Arc<Path>,
     /// Bytes received so far.
     pub received: u64,
     /// Content-Length when known.
@@ -80,13 +81,13 @@ pub struct Body {
 }
 
 impl Body {
-    pub fn new(expected: Option<u64>, buffer_bytes: usize, temp_dir: &Path) -> Body {
+    pub fn new(expected: Option<u64>, buffer_bytes: usize, temp_dir: &Arc<Path>) -> Body {
         Body {
             mem: Vec::new(),
             mem_pos: 0,
             spool: None,
             buffer_bytes,
-            temp_dir: temp_dir.to_path_buf(),
+            temp_dir: temp_dir.clone(),
             received: 0,
             expected,
             complete: expected == Some(0),
@@ -232,7 +233,7 @@ mod tests {
 
     #[test]
     fn small_body_stays_in_memory() {
-        let mut b = Body::new(Some(5), 16, &std::env::temp_dir());
+        let mut b = Body::new(Some(5), 16, &Arc::from(std::env::temp_dir()));
         b.push(b"hello").unwrap();
         assert_eq!(b.in_memory(), Some(&b"hello"[..]));
         assert!(b.spool_path().is_none());
@@ -240,7 +241,7 @@ mod tests {
 
     #[test]
     fn large_body_spools_and_reads_back() {
-        let mut b = Body::new(None, 16, &std::env::temp_dir());
+        let mut b = Body::new(None, 16, &Arc::from(std::env::temp_dir()));
         for _ in 0..10 {
             b.push(b"0123456789").unwrap();
         }
@@ -254,7 +255,7 @@ mod tests {
 
     #[test]
     fn release_removes_the_spool_and_ignores_later_bytes() {
-        let mut b = Body::new(None, 16, &std::env::temp_dir());
+        let mut b = Body::new(None, 16, &Arc::from(std::env::temp_dir()));
         b.push(&[7; 40]).unwrap();
         let path = b.spool_path().unwrap().to_path_buf();
         b.release();
@@ -267,7 +268,7 @@ mod tests {
 
     #[test]
     fn streaming_keeps_a_bounded_window() {
-        let mut b = Body::new(None, 16, &std::env::temp_dir());
+        let mut b = Body::new(None, 16, &Arc::from(std::env::temp_dir()));
         b.streaming = true;
         b.push(b"0123456789").unwrap();
         assert!(b.wants_more());

@@ -224,7 +224,7 @@ impl Worker {
             },
             max_body_bytes: config.max_body_bytes,
             body_buffer_bytes: config.body_buffer_bytes,
-            temp_dir: config.temp_dir.clone(),
+            temp_dir: config.temp_dir.as_path().into(),
         };
         let files = Files::new(&config);
         let worker = Worker {

@@ -12,8 +12,9 @@ use crate::body::{Body, SharedBody};
 use crate::http::message::{FileBody, FilePart, Request, Response, ResponseBody, TlsInfo};
 use crate::http::status::has_no_body;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Most of a discarded body (one the handler did not read) we read to keep the
 /// connection; past this it is closed instead.
@@ -29,7 +30,7 @@ pub struct Limits {
     pub head: role::Limits,
     pub max_body_bytes: u64,
     pub body_buffer_bytes: usize,
-    pub temp_dir: PathBuf,
+    pub temp_dir: Arc<Path>,
 }
 
 /// What the connection is waiting for, which decides the timeout that applies.
@@ -216,11 +217,14 @@ impl Conn {
     }
 
     /// Frees buffers an idle connection holds, so idle connections stay small.
+    /// Small buffers are kept: a busy keep-alive connection would otherwise
+    /// allocate both again for every request.
     pub fn shrink(&mut self) {
-        if self.rbuf.is_empty() {
+        const KEEP: usize = 512;
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP {
             self.rbuf = Vec::new();
         }
-        if self.out.is_empty() {
+        if self.out.is_empty() && self.out.capacity() > KEEP {
             self.out = Vec::new();
         }
     }
@@ -498,6 +502,11 @@ impl Conn {
                 self.next_file_part();
             }
         }
+    }
+
+    /// Whether file bytes follow the output (so the head can wait for them).
+    pub fn file_range_follows(&self) -> bool {
+        self.file.is_some()
     }
 
     /// Whether the whole response so far has been handed to the socket
