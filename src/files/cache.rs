@@ -83,19 +83,20 @@ struct Entry {
     checked: Instant,
 }
 
-/// Per-worker; not shared, so no locks.
+/// Per-worker; not shared, so no locks. Confined and unconfined lookups
+/// have a map each, so a handler's own file never lets a request for the
+/// root past the checks.
 #[derive(Default)]
 pub struct Cache {
-    entries: HashMap<(PathBuf, bool), Entry>,
+    entries: [HashMap<PathBuf, Entry>; 2],
 }
 
 impl Cache {
     /// The regular file or directory at `path`, if `confine` allows it.
     pub fn get(&mut self, path: &Path, confine: Confine) -> Option<Opened> {
         let now = Instant::now();
-        let confined = matches!(confine, Confine::Root { .. });
-        let key = (path.to_path_buf(), confined);
-        if let Some(e) = self.entries.get_mut(&key) {
+        let entries = &mut self.entries[usize::from(matches!(confine, Confine::Root { .. }))];
+        if let Some(e) = entries.get_mut(path) {
             if now.duration_since(e.checked) < TTL {
                 return e.found.clone();
             }
@@ -110,15 +111,21 @@ impl Cache {
             }
         }
         let found = open(path, confine);
-        if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(&key) {
-            self.entries
-                .retain(|_, e| now.duration_since(e.checked) < TTL);
-            if self.entries.len() >= MAX_ENTRIES {
-                self.entries.clear();
+        if let Some(e) = entries.get_mut(path) {
+            *e = Entry {
+                found: found.clone(),
+                checked: now,
+            };
+            return found;
+        }
+        if entries.len() >= MAX_ENTRIES / 2 {
+            entries.retain(|_, e| now.duration_since(e.checked) < TTL);
+            if entries.len() >= MAX_ENTRIES / 2 {
+                entries.clear();
             }
         }
-        self.entries.insert(
-            key,
+        entries.insert(
+            path.to_path_buf(),
             Entry {
                 found: found.clone(),
                 checked: now,
@@ -211,16 +218,21 @@ mod tests {
         std::fs::write(&path, "x").unwrap();
         // A miss is remembered for the TTL.
         assert!(cache.get(&path, Confine::No).is_none());
-        cache.entries.values_mut().for_each(|e| e.checked -= TTL);
+        let age = |cache: &mut Cache| {
+            for map in &mut cache.entries {
+                map.values_mut().for_each(|e| e.checked -= TTL);
+            }
+        };
+        age(&mut cache);
         let first = cache.get(&path, Confine::No).unwrap();
         assert_eq!(first.meta.len, 1);
         // Same file after the TTL: the same descriptor is kept.
-        cache.entries.values_mut().for_each(|e| e.checked -= TTL);
+        age(&mut cache);
         let again = cache.get(&path, Confine::No).unwrap();
         assert!(Arc::ptr_eq(&first.file, &again.file));
         // Changed: reopened.
         std::fs::write(&path, "xyz").unwrap();
-        cache.entries.values_mut().for_each(|e| e.checked -= TTL);
+        age(&mut cache);
         assert_eq!(cache.get(&path, Confine::No).unwrap().meta.len, 3);
         std::fs::remove_dir_all(&d).unwrap();
     }

@@ -103,8 +103,8 @@ struct Job {
     runtime: Rc<Runtime>,
     wait: Wait,
     seq: u64,
-    /// The request's method and headers once the handler has it, for a
-    /// `{ file = ... }` answer (conditional and range requests).
+    /// The request's method and the headers that decide a `{ file = ... }`
+    /// answer (conditional and range requests, Accept-Encoding).
     method: String,
     headers: Vec<(String, Vec<u8>)>,
 }
@@ -621,7 +621,12 @@ impl Worker {
             }
         }
         while c.writable && !c.h1.output().is_empty() {
-            match c.transport.write(c.h1.output()) {
+            let written = if c.h1.file_range_follows() {
+                c.transport.write_more(c.h1.output())
+            } else {
+                c.transport.write(c.h1.output())
+            };
+            match written {
                 Ok(0) => return false,
                 Ok(n) => {
                     c.h1.consume_output(n);
@@ -827,10 +832,14 @@ impl Worker {
             c.job = None;
             return self.log_exchange(key);
         }
+        // What a `{ file = ... }` answer needs; Lua takes the headers over.
+        let file_ask = (
+            req.method.clone(),
+            crate::files::conditional_headers(&req.headers),
+        );
         match job.runtime.start(&mut req) {
             Ok(task) => {
-                job.method = std::mem::take(&mut req.method);
-                job.headers = std::mem::take(&mut req.headers);
+                (job.method, job.headers) = file_ask;
                 job.task = Some(task);
                 job.wait = Wait::Run;
             }

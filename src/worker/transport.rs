@@ -107,6 +107,26 @@ impl Transport {
         }
     }
 
+    /// Like [`Transport::write`], telling the kernel more follows at once (a
+    /// file body after its head): plain TCP holds the bytes back
+    /// (`MSG_MORE`) so head and body leave in one segment despite TCP_NODELAY.
+    pub fn write_more(&mut self, data: &[u8]) -> io::Result<usize> {
+        use std::os::unix::io::AsRawFd;
+        match self {
+            Transport::Plain(s) => {
+                let flags = libc::MSG_MORE | libc::MSG_NOSIGNAL;
+                // SAFETY: `data` is valid for `data.len()` bytes during the call.
+                let n =
+                    unsafe { libc::send(s.as_raw_fd(), data.as_ptr().cast(), data.len(), flags) };
+                if n < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(n as usize)
+            }
+            Transport::Tls(_) => self.write(data),
+        }
+    }
+
     /// Whether encrypted bytes wait for the socket.
     pub fn has_pending(&self) -> bool {
         matches!(self, Transport::Tls(t) if t.conn.wants_write())
