@@ -863,6 +863,27 @@ fn a_client_leaving_mid_file_ends_only_its_connection() {
 }
 
 #[test]
+fn a_client_that_stops_reading_a_file_is_cut_after_the_send_timeout() {
+    const LEN: u64 = 64 << 20;
+    let site = Site::new();
+    write_large(&site.path("big.bin"), LEN);
+    let s = static_only(&site, &["--send-timeout", "1"]);
+    let mut c = s.connect();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // Read nothing while the socket buffers fill and the server waits.
+    std::thread::sleep(Duration::from_millis(2500));
+    let got = read_all(&mut c, Duration::from_secs(5));
+    assert!(
+        (got.len() as u64) < LEN,
+        "the whole file arrived ({} bytes)",
+        got.len()
+    );
+    // The server went on serving others meanwhile and after.
+    assert_eq!(get(&s, "/a.txt").text(), "hello\n");
+}
+
+#[test]
 fn files_over_https() {
     let site = Site::new();
     write_large(&site.path("big.bin"), 5 << 20);

@@ -130,7 +130,7 @@ impl Files {
     /// Answers `req` from the document root, or None to leave it to the
     /// handler (no root, no such file, or a path refused for safety).
     pub fn serve(&mut self, req: &Request) -> Option<Response> {
-        let root = self.root.clone()?;
+        let root = self.root.as_deref()?;
         let (rel, dir_path) = request_path(&req.path, self.dotfiles)?;
         let target = root.join(&rel);
         let ask = Ask::of(req);
