@@ -110,6 +110,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "shutdown_timeout", kind: Kind::Seconds, help: "grace period for requests in flight at a graceful stop (default 10s)" },
     OptionSpec { name: "lua_memory_limit", kind: Kind::Count, help: "bytes a worker's Lua state may use; a state over it is replaced (default 268435456, 0 = none)" },
     OptionSpec { name: "lua_instruction_limit", kind: Kind::Count, help: "Lua instructions one request may run before it is stopped with 500 (default 100000000, 0 = none)" },
+    OptionSpec { name: "session_store", kind: Kind::Text, help: "where sessions live: 'cookie' (default: signed cookies) or a database URL, sqlite:PATH or postgres://..." },
+    OptionSpec { name: "session_secret", kind: Kind::Text, help: "secret that signs session cookies, at least 16 characters (default: $FLUTTER_SESSION_SECRET, else generated into session_secret_file)" },
+    OptionSpec { name: "session_previous_secret", kind: Kind::Text, help: "the secret before session_secret: cookies it signed are still accepted, and signed anew" },
+    OptionSpec { name: "session_secret_file", kind: Kind::Text, help: "file a generated session secret is kept in (default: .flutter-session-secret beside the script)" },
+    OptionSpec { name: "session_cookie", kind: Kind::Text, help: "name of the session cookie (default flutter_session)" },
+    OptionSpec { name: "session_max_age", kind: Kind::Seconds, help: "how long a session lasts without being used (default 14 days: 20160m)" },
 ];
 
 /// A request handler of the embedding program (the C ABI's), asked before
@@ -174,6 +180,23 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub lua_memory_limit: usize,
     pub lua_instruction_limit: u64,
+    /// Database URL of the session store; None: signed cookies.
+    pub session_store: Option<String>,
+    pub session_secret: Option<Secret>,
+    pub session_previous_secret: Option<Secret>,
+    pub session_secret_file: Option<PathBuf>,
+    pub session_cookie: String,
+    pub session_max_age: Duration,
+}
+
+/// A secret option's value; its Debug form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl Default for Config {
@@ -214,6 +237,12 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             lua_memory_limit: 256 << 20,
             lua_instruction_limit: 100_000_000,
+            session_store: None,
+            session_secret: None,
+            session_previous_secret: None,
+            session_secret_file: None,
+            session_cookie: crate::session::DEFAULT_COOKIE.to_string(),
+            session_max_age: Duration::from_secs(crate::session::DEFAULT_MAX_AGE),
         }
     }
 }
@@ -345,6 +374,7 @@ impl Config {
             "idle_timeout" => &mut self.idle_timeout,
             "send_timeout" => &mut self.send_timeout,
             "shutdown_timeout" => &mut self.shutdown_timeout,
+            "session_max_age" => &mut self.session_max_age,
             _ => unreachable!("duration option {name} has no field"),
         }
     }
@@ -399,6 +429,49 @@ impl Config {
                     return Err("not a directory".into());
                 }
                 self.temp_dir = dir;
+            }
+            "session_store" => {
+                self.session_store = match value {
+                    "cookie" => None,
+                    url => {
+                        crate::db::Target::parse(url)?;
+                        Some(url.to_string())
+                    }
+                }
+            }
+            "session_secret" | "session_previous_secret" => {
+                if value.len() < crate::session::MIN_SECRET {
+                    return Err(format!(
+                        "must be at least {} characters",
+                        crate::session::MIN_SECRET
+                    ));
+                }
+                let secret = Some(Secret(value.to_string()));
+                if name == "session_secret" {
+                    self.session_secret = secret;
+                } else {
+                    self.session_previous_secret = secret;
+                }
+            }
+            "session_secret_file" => {
+                let path = PathBuf::from(value);
+                if path.is_dir() {
+                    return Err("is a directory".into());
+                }
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                if parent.is_some_and(|p| !p.is_dir()) {
+                    return Err("its directory does not exist".into());
+                }
+                self.session_secret_file = Some(path);
+            }
+            "session_cookie" => {
+                if !value
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+                {
+                    return Err("not a valid cookie name".into());
+                }
+                self.session_cookie = value.to_string();
             }
             _ => unreachable!("text option {name} has no field"),
         }
@@ -497,7 +570,13 @@ mod tests {
                 Kind::Count => &["100", "2000000"],
                 Kind::Seconds => &["1.5"],
                 Kind::Flag => &["true"],
-                Kind::Text => &["/tmp", "/etc/hostname", "optional"],
+                Kind::Text => &[
+                    "/tmp",
+                    "/etc/hostname",
+                    "optional",
+                    "cookie",
+                    "a secret of 16+ chars",
+                ],
                 Kind::Paths => &["/etc/hostname"],
                 Kind::Address => &["127.0.0.1:0"],
             };
@@ -522,6 +601,10 @@ mod tests {
         assert!(c.set("listen", "nonsense:port").is_err());
         assert!(c.set("no_such", "1").is_err());
         assert!(c.set("dev", "maybe").is_err());
+        assert!(c.set("session_secret", "short").is_err());
+        assert!(c.set("session_store", "mysql://x").is_err());
+        assert!(c.set("session_cookie", "a b").is_err());
+        assert!(c.set("session_secret_file", "/no/such/dir/secret").is_err());
         assert!(c.set("root", "/etc/hostname").is_err());
         assert!(c.set("root", "/no/such/dir").is_err());
         assert!(c.set("root_cache_control", "max-age=1\r\nx: y").is_err());

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod config;
+pub mod db;
 pub mod escape;
 pub mod files;
 pub mod form;
@@ -12,6 +13,7 @@ pub mod lua;
 pub mod pool;
 pub mod reload;
 pub mod server;
+pub mod session;
 pub mod tls;
 pub mod worker;
 

@@ -4,11 +4,13 @@
 //! worker resumes it when that operation can go on. Lua never touches sockets.
 
 pub mod blocking;
+pub mod db;
 pub mod json;
 pub mod library;
 mod raw;
 pub mod request;
 pub mod response;
+pub mod session;
 
 use crate::config::Script;
 use crate::http::message::{Request, Response};
@@ -183,6 +185,9 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         let (k, v) = pair?;
         library.raw_set(k, v)?;
     }
+    let await_fn = natives.raw_get::<Function>("await")?;
+    db::install(lua, &library, await_fn.clone())?;
+    session::install(lua, &library, &natives, await_fn)?;
     arm_budget_hook(lua, &budget)?;
     let i = Rc::new(Installed {
         run,
@@ -574,6 +579,11 @@ impl Runtime {
             MultiValue::from_vec(vec![Value::Nil, msg])
         });
         task.resume_args = Some(values);
+    }
+
+    /// Gives this state the server's session settings (`session_*` options).
+    pub fn attach_sessions(&self, settings: std::sync::Arc<crate::session::Settings>) {
+        session::attach(&self.lua, settings);
     }
 
     /// Forgets a blocking job whose request is gone.

@@ -62,6 +62,12 @@ local req_mt = {
   __index = function(req, k)
     local m = methods[k]
     if m ~= nil then return m end
+    -- The session is loaded on first use (see lua/session.lua).
+    if k == "session" then
+      local s = native.session
+      if s ~= nil then return s.load(req) end
+      return nil
+    end
     local b = rawget(req, HANDLE)
     if b == nil then return nil end
     if built[k] then
@@ -101,6 +107,12 @@ local function run(handler, req, body)
   setmetatable(req, req_mt)
   local ok, res = xpcall(handler, on_error, req)
   if not ok then return FAIL, res end
+  -- A session the handler used is saved, and its cookie set, before the head goes out.
+  local session = native.session
+  if session ~= nil then
+    ok, res = xpcall(session.save, on_error, req, res)
+    if not ok then return FAIL, res end
+  end
   if type(res) == "table" and type(res.body) == "function" then
     yield(TOKEN, HEAD, res)
     local produce = res.body

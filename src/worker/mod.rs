@@ -163,6 +163,7 @@ pub struct Worker {
     reload_seen: u64,
     pool: Arc<Pool>,
     completions: Arc<Completions>,
+    sessions: Arc<crate::session::Settings>,
     /// Blocking jobs in flight: ticket -> (connection, request seq).
     tickets: HashMap<u64, (usize, u64)>,
     next_id: u64,
@@ -210,6 +211,8 @@ impl Worker {
         let runtime = Rc::new(loader()?);
         let completions = Completions::new(waker.clone());
         runtime.attach_pool(pool.clone(), completions.clone());
+        let sessions = Arc::new(crate::session::Settings::from_config(&config));
+        runtime.attach_sessions(sessions.clone());
         let access = match &config.access_log {
             crate::config::AccessLog::Off => Ok(AccessLog::off()),
             crate::config::AccessLog::Stdout => AccessLog::stdout(),
@@ -249,6 +252,7 @@ impl Worker {
             reload_seen: shared.reload.load(Ordering::Acquire),
             pool,
             completions,
+            sessions,
             tickets: HashMap::new(),
             shared,
             next_id: 0,
@@ -402,6 +406,7 @@ impl Worker {
         match (self.loader)() {
             Ok(rt) => {
                 rt.attach_pool(self.pool.clone(), self.completions.clone());
+                rt.attach_sessions(self.sessions.clone());
                 self.runtime = Rc::new(rt);
                 log::info(&format!("worker {}: new Lua state ({why})", self.index));
             }
