@@ -5,6 +5,8 @@ pub mod body;
 pub mod config;
 pub mod db;
 pub mod escape;
+#[cfg(feature = "vendored")]
+pub mod ffi;
 pub mod files;
 pub mod form;
 pub mod http;

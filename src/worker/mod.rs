@@ -125,8 +125,9 @@ struct Connection {
     readable: bool,
     writable: bool,
     read_closed: bool,
-    job: Option<Job>,
-    log: Option<LogInfo>,
+    // Boxed: an idle connection should stay small (bench: RSS per idle connection).
+    job: Option<Box<Job>>,
+    log: Option<Box<LogInfo>>,
     phase: Phase,
     /// When the current phase times out.
     deadline: Option<Instant>,
@@ -730,13 +731,13 @@ impl Worker {
                 req.id = self.next_id * self.workers as u64 + self.index as u64;
                 self.next_id += 1;
                 self.next_seq += 1;
-                c.log = Some(LogInfo {
+                c.log = Some(Box::new(LogInfo {
                     method: req.method.clone(),
                     target: req.target.clone(),
                     version: req.version,
                     referer: req.header("referer").map(<[u8]>::to_vec),
                     user_agent: req.header("user-agent").map(<[u8]>::to_vec),
-                });
+                }));
                 if let (Some(port), false, true) = (
                     self.https_port,
                     c.transport.is_tls(),
@@ -750,7 +751,7 @@ impl Worker {
                     c.h1.respond(response, self.date.http());
                     return self.log_exchange(key);
                 }
-                c.job = Some(Job {
+                c.job = Some(Box::new(Job {
                     request: Some(req),
                     task: None,
                     runtime: self.runtime.clone(),
@@ -758,7 +759,7 @@ impl Worker {
                     seq: self.next_seq,
                     method: String::new(),
                     headers: Vec::new(),
-                });
+                }));
                 self.maybe_start(key);
             }
             H1Event::Body => {
@@ -952,7 +953,7 @@ impl Worker {
     }
 
     /// Replaces the current Lua state when the request's state ran out of memory.
-    fn retire_if_exhausted(&mut self, job: Option<Job>) {
+    fn retire_if_exhausted(&mut self, job: Option<Box<Job>>) {
         if let Some(job) = job {
             let exhausted = job.runtime.is_exhausted() && Rc::ptr_eq(&job.runtime, &self.runtime);
             drop(job);
