@@ -516,6 +516,95 @@ pub extern "C" fn flutter_config_set_lua_instruction_limit(
     }
 }
 
+/// Sets `session_store`: where sessions live: 'cookie' (default: signed
+/// cookies) or a database URL, sqlite:PATH or postgres://....
+/// A refused value gives FLUTTER_RESULT_INVALID_OPTION and changes nothing.
+///
+/// Ownership: `value` is borrowed for the call.
+#[no_mangle]
+pub extern "C" fn flutter_config_set_session_store(
+    cfg: *mut flutter_config,
+    value: *const c_char,
+) -> flutter_result {
+    ffi_boundary! {
+        set_text(cfg, "session_store", value, "value")
+    }
+}
+
+/// Sets `session_secret`: secret that signs session cookies, at least 16
+/// characters (default: $FLUTTER_SESSION_SECRET, else generated into
+/// session_secret_file).
+/// A refused value gives FLUTTER_RESULT_INVALID_OPTION and changes nothing.
+///
+/// Ownership: `value` is borrowed for the call.
+#[no_mangle]
+pub extern "C" fn flutter_config_set_session_secret(
+    cfg: *mut flutter_config,
+    value: *const c_char,
+) -> flutter_result {
+    ffi_boundary! {
+        set_text(cfg, "session_secret", value, "value")
+    }
+}
+
+/// Sets `session_previous_secret`: the secret before session_secret: cookies it
+/// signed are still accepted, and signed anew.
+/// A refused value gives FLUTTER_RESULT_INVALID_OPTION and changes nothing.
+///
+/// Ownership: `value` is borrowed for the call.
+#[no_mangle]
+pub extern "C" fn flutter_config_set_session_previous_secret(
+    cfg: *mut flutter_config,
+    value: *const c_char,
+) -> flutter_result {
+    ffi_boundary! {
+        set_text(cfg, "session_previous_secret", value, "value")
+    }
+}
+
+/// Sets `session_secret_file`: file a generated session secret is kept in
+/// (default: .flutter-session-secret beside the script).
+/// A refused value gives FLUTTER_RESULT_INVALID_OPTION and changes nothing.
+///
+/// Ownership: `value` is borrowed for the call.
+#[no_mangle]
+pub extern "C" fn flutter_config_set_session_secret_file(
+    cfg: *mut flutter_config,
+    value: *const c_char,
+) -> flutter_result {
+    ffi_boundary! {
+        set_text(cfg, "session_secret_file", value, "value")
+    }
+}
+
+/// Sets `session_cookie`: name of the session cookie (default flutter_session).
+/// A refused value gives FLUTTER_RESULT_INVALID_OPTION and changes nothing.
+///
+/// Ownership: `value` is borrowed for the call.
+#[no_mangle]
+pub extern "C" fn flutter_config_set_session_cookie(
+    cfg: *mut flutter_config,
+    value: *const c_char,
+) -> flutter_result {
+    ffi_boundary! {
+        set_text(cfg, "session_cookie", value, "value")
+    }
+}
+
+/// Sets `session_max_age`, in seconds (fractions allowed): how long a session
+/// lasts without being used (default 14 days: 20160m).
+/// A refused value (0, negative, not finite) gives
+/// FLUTTER_RESULT_INVALID_OPTION and changes nothing.
+#[no_mangle]
+pub extern "C" fn flutter_config_set_session_max_age(
+    cfg: *mut flutter_config,
+    seconds: f64,
+) -> flutter_result {
+    ffi_boundary! {
+        set(cfg, "session_max_age", &seconds.to_string())
+    }
+}
+
 /// Serves the Lua script in the file at `path`, which every worker loads
 /// into its own Lua state when the server starts (or reloads). A script
 /// that does not load makes `flutter_server_start()` fail with
