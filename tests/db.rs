@@ -507,7 +507,21 @@ end
         )
         .unwrap();
     assert_eq!(killed.len(), 1);
-    std::thread::sleep(Duration::from_millis(200));
+    // Wait until the backend is gone, so the next query meets a dead connection.
+    let pid32 = i32::try_from(pid).unwrap();
+    for _ in 0..250 {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
+                &[&pid32],
+            )
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let hit = get_json(&s, "/");
     assert!(hit["pid"].is_null(), "{hit}");
     assert!(!hit["err"].as_str().unwrap().is_empty());

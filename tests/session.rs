@@ -257,6 +257,7 @@ fn signed_cookie_sessions() {
     // The cookie store tells a too-big session at once (500 and a reason).
     let (_, st) = curl(&["-o", "/dev/null", "-w", "%{http_code}", &s.url("/big")]);
     assert_eq!(String::from_utf8_lossy(&st), "500");
+    wait_for_log(&s, "session_store", 1);
     assert!(s.stderr().contains("session_store"), "{}", s.stderr());
 }
 
