@@ -707,6 +707,11 @@ impl Worker {
                 }
                 c.h1.feed(&self.scratch[..n]);
                 *progress = true;
+                // A short read drained the socket: edge-triggered epoll reports
+                // the next data, so the read that would say WouldBlock is saved.
+                if n < self.scratch.len() && !c.transport.is_tls() {
+                    c.readable = false;
+                }
                 // Body progress pushes the body deadline on.
                 if c.phase == Phase::Body {
                     c.deadline = Some(Instant::now() + self.config.body_timeout);
