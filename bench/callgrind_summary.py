@@ -29,6 +29,9 @@ def parse(path):
     cur_fn = None
     cur_cfn = None
     pending_call = None                # count of the calls= line just read
+    sites = collections.Counter()      # (caller fn, file, line, callee) -> calls
+    cur_file = "?"
+    last_line = 0
     events = None
     total = None
 
@@ -51,9 +54,17 @@ def parse(path):
             c = line[0]
             if c.isdigit() or c in "+-*":
                 parts = line.split()
+                pos = parts[0]
+                if pos == "*":
+                    pass
+                elif pos[0] in "+-":
+                    last_line += int(pos)
+                else:
+                    last_line = int(pos)
                 ir = int(parts[1]) if len(parts) > 1 and parts[1].lstrip("-").isdigit() else 0
                 if pending_call is not None:
                     incl_calls[cur_cfn] += ir
+                    sites[(cur_fn, cur_file, last_line, cur_cfn)] += pending_call
                     pending_call = None
                 else:
                     excl[cur_fn] += ir
@@ -65,7 +76,9 @@ def parse(path):
                 if key == "cfn":
                     cur_cfn = resolve("cfn", rest)
                 else:
-                    resolve("fl" if key in ("cfi", "cfl", "fl", "fi", "fe") else "ob", rest)
+                    v = resolve("fl" if key in ("cfi", "cfl", "fl", "fi", "fe") else "ob", rest)
+                    if key in ("fl", "fi", "fe"):
+                        cur_file = v
             elif key == "calls":
                 n = int(rest.split()[0])
                 calls[cur_cfn] += n
@@ -76,7 +89,7 @@ def parse(path):
                 total = int(line.split()[1])
     if total is None:
         total = sum(excl.values())
-    return total, excl, calls, incl_calls
+    return total, excl, calls, incl_calls, sites
 
 
 def short(name, width=110):
@@ -87,7 +100,7 @@ def short(name, width=110):
 def main():
     path, reqs = sys.argv[1], int(sys.argv[2])
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 30
-    total, excl, calls, incl = parse(path)
+    total, excl, calls, incl, sites = parse(path)
     reqs = max(reqs, 1)
     print(f"requests: {reqs}")
     print(f"instructions (Ir) per request: {total / reqs:,.0f}")
@@ -112,6 +125,16 @@ def main():
         if base in ALLOC or base.endswith("::__rust_alloc") or base in ("__libc_malloc", "__libc_free",
                                                                         "__libc_realloc", "__libc_calloc"):
             print(f"  {n / reqs:8.2f}  {fn}")
+    print()
+    print("allocation sites (malloc/realloc/calloc/__rust_alloc calls per request, by caller and line):")
+    def is_alloc(fn):
+        b = fn.split("'")[0]
+        return b in ("malloc", "calloc", "realloc", "__rust_alloc", "__rust_realloc") or b.endswith("__rust_alloc") \
+            or b.endswith("__rust_realloc")
+    for (fn, fl, ln, cfn), n in sites.most_common():
+        if is_alloc(cfn) and n / reqs >= 0.05:
+            fl_short = re.sub(r"^.*/(src|library)/", r"\1/", fl)
+            print(f"  {n / reqs:6.2f}  {short(fn, 60)}  at {fl_short}:{ln}  -> {cfn}")
     print()
     print("calls per request (syscall wrappers):")
     for fn, n in sorted(calls.items(), key=lambda kv: -kv[1]):

@@ -89,6 +89,7 @@ int main(int argc, char **argv) {
     int opened = 0, in_flight = 0, ok = 0, failed = 0;
     double deadline = now() + 60;
     struct epoll_event evs[256];
+    const char *why = "?";
     while (ok + failed < n && now() < deadline) {
         while (opened < n && in_flight < IN_FLIGHT) {
             struct conn *c = &conns[opened++];
@@ -120,7 +121,10 @@ int main(int argc, char **argv) {
             if (c->st == CONNECTING && (evs[i].events & EPOLLOUT)) {
                 ssize_t w = write(c->fd, request + c->sent, request_len - c->sent);
                 if (w > 0) c->sent += (size_t)w;
-                if (w < 0 && errno != EAGAIN) goto fail;
+                if (w < 0 && errno != EAGAIN) {
+                why = strerror(errno);
+                goto fail;
+            }
                 if (c->sent == request_len) {
                     c->st = READING;
                     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
@@ -129,10 +133,18 @@ int main(int argc, char **argv) {
             }
             if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 if (c->st != READING) {
-                    if (evs[i].events & (EPOLLERR | EPOLLHUP)) goto fail;
+                    if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+                        int err = 0;
+                        socklen_t len = sizeof err;
+                        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                        why = err ? strerror(err) : "hang-up while connecting";
+                        goto fail;
+                    }
                     continue;
                 }
                 ssize_t r = read(c->fd, c->buf + c->got, BUF - 1 - c->got);
+                if (r == 0) why = "closed by the server before a whole response";
+                if (r < 0 && errno != EAGAIN) why = strerror(errno);
                 if (r == 0 || (r < 0 && errno != EAGAIN)) goto fail;
                 if (r > 0) c->got += (size_t)r;
                 if (response_complete(c)) {
@@ -144,6 +156,7 @@ int main(int argc, char **argv) {
             }
             continue;
         fail:
+            if (failed == 0) fprintf(stderr, "idle_conns: first failure: %s\n", why);
             epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
             close(c->fd);
             c->st = FAILED;
@@ -151,6 +164,8 @@ int main(int argc, char **argv) {
             in_flight--;
         }
     }
+    if (ok + failed < n)
+        fprintf(stderr, "idle_conns: %d connections unanswered after 60 s\n", n - ok - failed);
     failed += n - ok - failed; /* whatever the deadline cut short */
     printf("READY ok=%d failed=%d\n", ok, failed);
     fflush(stdout);

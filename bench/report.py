@@ -145,7 +145,8 @@ def main():
        f"`wrk -t1 -c{a.connections} --latency` is pinned to core {a.client_cpu}; all on 127.0.0.1. "
        f"Each workload: a 1 s warm-up per server, then {a.rounds} rounds of {a.duration:g} s, "
        "the servers taking turns within a round; figures are medians over the rounds."
-       + (f" Servers and clients ran at nice {a.nice} to push other programs' load aside."
+       + (f" Servers and clients ran at nice {a.nice} (their session's autogroup too) to push "
+          "other programs' load aside."
           if a.nice not in ("0", "") else ""))
     w_("- **CPU µs/req** (the headline): utime+stime of the server's processes "
        "(`/proc/PID/stat`, nginx: master + worker) over a run, divided by the responses wrk "
@@ -240,6 +241,12 @@ def main():
                f"{int(r['pss_rest_kb']):,} | {int(r['rss_idle_kb']):,} | {r['idle_ok']} "
                f"(failed {r['idle_failed']}) | {fmt(pc, 0)} | {r1} | {r2} |")
         w_("")
+        epath = os.path.join(a.dir, "idle-errors.txt")
+        errs = open(epath).read().strip() if os.path.exists(epath) else ""
+        if any(int(r["idle_failed"] or 0) for r in mem):
+            w_("Idle connections that failed (what `idle_conns` said): "
+               + ("; ".join(errs.splitlines()) if errs else "no reason recorded") + ".")
+            w_("")
 
     # Targets of issue 8, checked against this run.
     w_("## Issue 8 targets, this run")
