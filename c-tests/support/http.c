@@ -144,20 +144,27 @@ void http_response_free(struct http_response *r) {
 }
 
 uint16_t http_free_port(void) {
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    uint16_t port = 0;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
+    /* Below the kernel's ephemeral range (32768 and up on Linux), so that no
+     * server asking for port 0 meanwhile gets it: flutter's listeners use
+     * SO_REUSEPORT, and two servers on one port would share its connections. */
+    unsigned seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    int tries;
+    for (tries = 0; tries < 100; tries++) {
+        struct sockaddr_in addr;
+        uint16_t port = (uint16_t)(20000 + (seed = seed * 1103515245u + 12345u) % 10000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0), bound;
+        if (fd < 0)
+            return 0;
+        memset(&addr, 0, sizeof addr);
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bound = bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+        close(fd);
+        if (bound)
+            return port;
+    }
+    return 0;
 }
 
 int http_wait_listening(uint16_t port, int seconds) {

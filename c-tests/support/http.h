@@ -36,7 +36,8 @@ int http_body_is(const struct http_response *r, const char *text);
 
 void http_response_free(struct http_response *r);
 
-/* A port on 127.0.0.1 that was free a moment ago (bound, then closed). */
+/* A port on 127.0.0.1 that was free a moment ago (bound, then closed),
+ * outside the range the kernel gives to port 0. */
 uint16_t http_free_port(void);
 
 /* Waits until 127.0.0.1:port accepts connections, up to `seconds`. 0 when it does. */
