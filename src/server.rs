@@ -226,6 +226,11 @@ impl LocalServer {
     /// Binds and sets up the worker; `loader` builds its Lua runtime.
     pub fn start(mut config: Config, loader: Loader) -> Result<LocalServer, StartError> {
         config.workers = 1;
+        // The loader brings the handler; without a script the worker would
+        // take itself for a plain static server and answer 404.
+        if config.script.is_none() {
+            config.set_script_source("(handler)", "");
+        }
         let tls = crate::tls::server_config(&config).map_err(StartError::Tls)?;
         let config = Arc::new(config);
         let (mut sockets, addrs) = bind_all(&config)?;

@@ -42,6 +42,7 @@ fn is_token(v: Option<&Value>, t: &'static u8) -> bool {
 /// A Lua C module's open function (`luaopen_*`).
 pub type CModule = mlua::ffi::lua_CFunction;
 
+#[derive(Default)]
 pub struct Settings {
     pub memory_limit: usize,
     /// Instructions per request; 0 for no limit.
