@@ -3,11 +3,16 @@
 #   lib/libflutter.so.X.Y.Z (+ SONAME and dev links), lib/libflutter.a
 #   include/flutter.h, include/flutter/lua/{lua,luaconf,lualib,lauxlib}.h
 #   lib/cmake/flutter/flutterConfig.cmake (+ version file), lib/pkgconfig/flutter.pc
-# Usage: cmake/install.sh PREFIX      (needs cargo and a C compiler)
+# Usage: cmake/install.sh [--profile dev] PREFIX   (needs cargo and a C compiler)
+# The release profile is the default; tests/run-all installs the dev profile's
+# build, which its debug test run has mostly compiled already.
 set -euo pipefail
-[ $# -eq 1 ] || { echo "usage: cmake/install.sh PREFIX" >&2; exit 2; }
+profile=release
+if [ "${1:-}" = --profile ] && [ $# -ge 2 ]; then profile=$2; shift 2; fi
+[ $# -eq 1 ] || { echo "usage: cmake/install.sh [--profile NAME] PREFIX" >&2; exit 2; }
 mkdir -p "$1"
 prefix=$(cd "$1" && pwd)
+case $profile in dev) profile_dir=debug ;; *) profile_dir=$profile ;; esac
 cd "$(dirname "$0")/.."
 CC=${CC:-cc}
 
@@ -21,9 +26,9 @@ IFS=. read -r major minor _ <<<"$version"
 # Before 1.0 a minor release may break the ABI, so it is part of the SONAME.
 if [ "$major" = 0 ]; then soname=libflutter.so.$major.$minor; else soname=libflutter.so.$major; fi
 
-# libflutter.a, and the system libraries it needs (rustc names them only
-# while it builds the archive, so this always builds).
-build_log=$(cargo rustc --release --lib --quiet -- --print native-static-libs 2>&1) || {
+# libflutter.a, and the system libraries it needs (rustc's note on them is
+# replayed by cargo when the archive is already built).
+build_log=$(cargo rustc --profile "$profile" --lib --quiet -- --print native-static-libs 2>&1) || {
   printf '%s\n' "$build_log" >&2; exit 1; }
 native=$(printf '%s\n' "$build_log" | sed -n 's/.*native-static-libs: //p' | tail -n 1)
 [ -n "$native" ] || { printf '%s\n' "$build_log" >&2; echo "no native-static-libs from rustc" >&2; exit 1; }
@@ -44,12 +49,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # shellcheck disable=SC2086 # $native is a list of linker flags
 "$CC" -shared -o "$work/libflutter.so.$version" \
-  -Wl,--whole-archive "$target_dir/release/libflutter.a" -Wl,--no-whole-archive \
+  -Wl,--whole-archive "$target_dir/$profile_dir/libflutter.a" -Wl,--no-whole-archive \
   -Wl,--version-script=cmake/libflutter.map -Wl,-soname,"$soname" \
   -Wl,-z,defs -Wl,--gc-sections -Wl,--strip-debug -Wl,-z,relro,-z,now $native
 
 install -d "$prefix/lib/cmake/flutter" "$prefix/lib/pkgconfig" "$prefix/include/flutter/lua"
-install -m 644 "$target_dir/release/libflutter.a" "$prefix/lib/"
+install -m 644 "$target_dir/$profile_dir/libflutter.a" "$prefix/lib/"
 install -m 755 "$work/libflutter.so.$version" "$prefix/lib/"
 ln -sfn "libflutter.so.$version" "$prefix/lib/$soname"
 ln -sfn "$soname" "$prefix/lib/libflutter.so"
@@ -70,4 +75,4 @@ fill() {
 fill cmake/flutterConfig.cmake.in "$prefix/lib/cmake/flutter/flutterConfig.cmake"
 fill cmake/flutterConfigVersion.cmake.in "$prefix/lib/cmake/flutter/flutterConfigVersion.cmake"
 fill cmake/flutter.pc.in "$prefix/lib/pkgconfig/flutter.pc"
-echo "flutter $version installed in $prefix ($soname; Lua headers from $(basename "$lua_dir"))"
+echo "flutter $version ($profile) installed in $prefix ($soname; Lua headers from $(basename "$lua_dir"))"
