@@ -133,6 +133,10 @@ struct Connection {
     deadline: Option<Instant>,
     /// The earliest deadline timer pending for this connection.
     timer_at: Option<Instant>,
+    /// Requests begun on this connection.
+    requests: u32,
+    /// TCP_NODELAY is set (see `Connection::no_delay`).
+    nodelay: bool,
     /// Closing: input is drained until then (see `Worker::finish`).
     linger_until: Option<Instant>,
     queued: bool,
@@ -170,6 +174,18 @@ pub struct Worker {
     next_id: u64,
     next_seq: u64,
     stop_deadline: Option<Instant>,
+}
+
+impl Connection {
+    /// Turns Nagle's algorithm off, as nginx does, once a connection is kept
+    /// alive or streams: a response written in one piece to a new connection
+    /// leaves at once anyway, and a `Connection: close` exchange saves the call.
+    fn no_delay(&mut self) {
+        if !self.nodelay {
+            self.nodelay = true;
+            let _ = self.transport.socket().set_nodelay(true);
+        }
+    }
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -440,7 +456,6 @@ impl Worker {
     }
 
     fn add_conn(&mut self, mut sock: TcpStream, peer: SocketAddr, is_tls: bool) {
-        let _ = sock.set_nodelay(true);
         let session = match (&self.tls, is_tls) {
             (Some(config), true) => match crate::tls::accept(config) {
                 Ok(s) => Some(s),
@@ -465,7 +480,11 @@ impl Worker {
             return;
         }
         let (transport, scheme) = match session {
-            Some(s) => (Transport::tls(sock, s), "https"),
+            Some(s) => {
+                // A TLS handshake flight goes out in several writes.
+                let _ = sock.set_nodelay(true);
+                (Transport::tls(sock, s), "https")
+            }
             None => (Transport::Plain(sock), "http"),
         };
         entry.insert(Connection {
@@ -482,6 +501,8 @@ impl Worker {
             timer_at: None,
             linger_until: None,
             queued: false,
+            requests: 0,
+            nodelay: scheme == "https",
         });
         self.schedule(key);
     }
@@ -733,6 +754,10 @@ impl Worker {
         let c = &mut self.conns[key];
         match event {
             H1Event::Request(mut req) => {
+                c.requests += 1;
+                if c.requests == 2 {
+                    c.no_delay();
+                }
                 req.id = self.next_id * self.workers as u64 + self.index as u64;
                 self.next_id += 1;
                 self.next_seq += 1;
@@ -910,7 +935,10 @@ impl Worker {
                         return;
                     }
                 }
-                Step::Head(response) => c.h1.respond(response, self.date.http()),
+                Step::Head(response) => {
+                    c.no_delay();
+                    c.h1.respond(response, self.date.http())
+                }
                 Step::Done(response) => {
                     match response {
                         Some(r) => {
