@@ -8,6 +8,10 @@ if not rawget(_G, "jit") then
   feature = "lua" .. major .. minor
 end
 local target = "target/" .. feature
+-- The rock is a release build; tests/run builds the other Lua versions with
+-- FLUTTER_ROCK_PROFILE=dev, which compiles much faster.
+local profile = os.getenv("FLUTTER_ROCK_PROFILE") or "release"
+local out = profile == "dev" and "debug" or profile
 -- Run from this script's directory, wherever it is called from.
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$")
 local function run(cmd)
@@ -19,7 +23,8 @@ local function run(cmd)
     error(("failed (%s %s): %s"):format(tostring(how), tostring(code or ok), cmd), 0)
   end
 end
-run(("cargo build --release --no-default-features --features %s --target-dir %s"):format(feature, target))
+run(("cargo build --profile %s --no-default-features --features %s --target-dir %s"):format(profile, feature, target))
 run("mkdir -p build")
-run(("cp %s/release/libflutter_lua.so build/flutter.so"):format(target))
-print(("built %s/build/flutter.so for %s (feature %s)"):format(here or ".", rawget(_G, "jit") and jit.version or _VERSION, feature))
+run(("cp %s/%s/libflutter_lua.so build/flutter.so"):format(target, out))
+print(("built %s/build/flutter.so for %s (feature %s, profile %s)"):format(here or ".",
+  rawget(_G, "jit") and jit.version or _VERSION, feature, profile))

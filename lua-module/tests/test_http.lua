@@ -37,6 +37,16 @@ local server = assert(flutter.start {
       flutter.sleep(tonumber(req.args.s))
       inflight = inflight - 1
       return "slept"
+    elseif req.path == "/read" then
+      local n, chunks = 0, 0
+      while true do
+        local chunk = req:read()
+        if not chunk then break end
+        n, chunks = n + #chunk, chunks + 1
+      end
+      return ("read %d bytes"):format(n)
+    elseif req.path == "/size" then
+      return ("body of %d bytes"):format(#req.body)
     elseif req.path == "/stream" then
       local n = 0
       return {
@@ -93,6 +103,19 @@ H.eq(echo.json and echo.json.s, "\195\169", "JSON body: strings are UTF-8")
 
 r = H.fetch(server, base .. "/echo", { "-H", "Content-Type: application/json", "-d", "{oops" })
 H.eq(r.status, 400, "a malformed JSON body is answered with 400")
+
+-- A body over body_buffer_bytes (64 KiB): the handler starts before it is
+-- all here, and waits for it.
+local big = H.tmp .. "/big_body"
+H.write_file(big, ("0123456789abcdef"):rep(20000))
+r = H.fetch(server, base .. "/read", { "--data-binary", "@" .. big })
+H.eq(r.body, "read 320000 bytes", "req:read() streams a large body")
+if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
+  print("# skipped on Lua 5.1: req.body of a large body (no yield from a metamethod)")
+else
+  r = H.fetch(server, base .. "/size", { "--data-binary", "@" .. big })
+  H.eq(r.body, "body of 320000 bytes", "req.body waits for a large body")
+end
 
 r = H.fetch(server, base .. "/status")
 H.eq(r.status, 201, "a response table's status")

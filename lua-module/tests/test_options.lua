@@ -83,7 +83,7 @@ r = H.fetch(server, base .. "/loop")
 H.eq(r.status, 500, "a runaway handler is stopped with 500")
 r = H.fetch(server, base .. "/")
 H.eq(r.body, "fine", "the server goes on after a runaway handler")
-if _VERSION ~= "Lua 5.1" then
+if true then
   r = H.fetch(server, base .. "/catch")
   H.eq(r.status, 500, "a runaway handler is stopped even when it catches errors")
 end

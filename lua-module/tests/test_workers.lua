@@ -11,6 +11,10 @@ local function write_app(version)
 local state = tostring({}):match("0x%%x+") or tostring({})
 return function(req)
   if req.path == "/sleep" then flutter.sleep(0.5) end
+  if req.path == "/pcall" then
+    local ok, err = pcall(flutter.sleep, 0.05)
+    return "pcall " .. tostring(ok) .. " " .. tostring(err)
+  end
   return { json = { state = state, caller = tostring(rawget(_G, "CALLER_GLOBAL")),
     version = %q, has_flutter = type(require("flutter").json) } }
 end
@@ -28,6 +32,9 @@ H.eq(r.status, 200, "a worker thread answers")
 H.eq(body.version, "v1", "the script's handler answers")
 H.eq(body.caller, "nil", "the script's state is not the caller's")
 H.eq(body.has_flutter, "table", "the script's state has the flutter library")
+
+r = H.fetch(nil, base .. "/pcall")
+H.eq(r.body, "pcall true nil", "flutter.sleep inside the script's own pcall")
 
 local reqs = {}
 for i = 1, 24 do reqs[i] = H.request(base .. "/sleep") end

@@ -24,6 +24,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 const PRELUDE: &str = include_str!("prelude.lua");
+#[cfg(feature = "lua51")]
+const COMPAT51: &str = include_str!("compat51.lua");
 /// The CPU budget is checked every this many Lua instructions.
 const HOOK_EVERY: u32 = 1000;
 
@@ -177,10 +179,16 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
             Ok(true)
         })?,
     )?;
-    let (run, additions, http_error_mt, guards): (Function, Table, Table, Table) = lua
-        .load(PRELUDE)
-        .set_name("=flutter")
-        .call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), &natives))?;
+    let prelude = lua.load(PRELUDE).set_name("=flutter");
+    // Lua 5.1 cannot yield across pcall/xpcall: the prelude gets stand-ins that can.
+    #[cfg(feature = "lua51")]
+    let prelude = prelude.set_environment(
+        lua.load(COMPAT51)
+            .set_name("=flutter.compat51")
+            .call::<Table>(())?,
+    );
+    let (run, additions, http_error_mt, guards): (Function, Table, Table, Table) =
+        prelude.call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), &natives))?;
     lua.set_named_registry_value("flutter.await", natives.raw_get::<Function>("await")?)?;
     for pair in additions.pairs::<Value, Value>() {
         let (k, v) = pair?;
