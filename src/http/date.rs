@@ -20,10 +20,8 @@ struct Civil {
     sec: u64,
 }
 
-fn civil(unix: u64) -> Civil {
-    let days = (unix / 86400) as i64;
-    let rem = unix % 86400;
-    // Days to civil date (Howard Hinnant's algorithm, public domain).
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm, public domain).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -31,11 +29,17 @@ fn civil(unix: u64) -> Civil {
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+fn civil(unix: u64) -> Civil {
+    let days = (unix / 86400) as i64;
+    let rem = unix % 86400;
+    let (year, month, day) = civil_from_days(days);
     Civil {
         year,
-        month,
+        month: month as usize,
         day,
         weekday: (days.rem_euclid(7)) as usize,
         hour: rem / 3600,
