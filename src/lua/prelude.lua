@@ -109,7 +109,7 @@ local function run(handler, req, body)
   if not ok then return FAIL, res end
   -- A session the handler used is saved, and its cookie set, before the head goes out.
   local session = native.session
-  if session ~= nil then
+  if session ~= nil and session.used(req) then
     ok, res = xpcall(session.save, on_error, req, res)
     if not ok then return FAIL, res end
   end

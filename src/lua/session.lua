@@ -191,4 +191,9 @@ local function cookie(name, value, options)
   return text
 end
 
-return { load = load, save = save }, session, cookie
+-- Whether the request touched its session (most never do: nothing to save).
+local function used(req)
+  return states[req] ~= nil or rawget(req, "session") ~= nil
+end
+
+return { load = load, save = save, used = used }, session, cookie

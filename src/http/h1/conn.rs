@@ -442,6 +442,13 @@ impl Conn {
         } else {
             date
         };
+        // Idle connections give their buffer back, so size it once here rather
+        // than let the head grow it step by step.
+        let body_len = match &response.body {
+            ResponseBody::Full(b) => b.len(),
+            _ => 0,
+        };
+        self.out.reserve(256 + body_len);
         encode::write_head(
             &mut self.out,
             &Head {
