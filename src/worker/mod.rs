@@ -133,6 +133,8 @@ struct Connection {
     deadline: Option<Instant>,
     /// The earliest deadline timer pending for this connection.
     timer_at: Option<Instant>,
+    /// The peer has shut its sending side (no further edge will report it).
+    peer_closed: bool,
     /// Requests begun on this connection.
     requests: u32,
     /// TCP_NODELAY is set (see `Connection::no_delay`).
@@ -316,6 +318,8 @@ impl Worker {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             c.readable = true;
                         }
+                        // The peer's FIN is already queued: read until it shows.
+                        c.peer_closed |= event.is_read_closed() || event.is_error();
                         if event.is_writable() || event.is_write_closed() || event.is_error() {
                             c.writable = true;
                         }
@@ -502,6 +506,7 @@ impl Worker {
             linger_until: None,
             queued: false,
             requests: 0,
+            peer_closed: false,
             nodelay: scheme == "https",
         });
         self.schedule(key);
@@ -730,7 +735,7 @@ impl Worker {
                 *progress = true;
                 // A short read drained the socket: edge-triggered epoll reports
                 // the next data, so the read that would say WouldBlock is saved.
-                if n < self.scratch.len() && !c.transport.is_tls() {
+                if n < self.scratch.len() && !c.transport.is_tls() && !c.peer_closed {
                     c.readable = false;
                 }
                 // Body progress pushes the body deadline on.
