@@ -525,10 +525,7 @@ impl Worker {
         let until = Instant::now() + LINGER;
         c.linger_until = Some(until);
         c.deadline = Some(until);
-        if c.timer_at.is_none_or(|t| until < t) {
-            c.timer_at = Some(until);
-            self.timers.add(until, Timer::Deadline { key });
-        }
+        self.arm_deadline(key, until);
         self.linger(key);
     }
 
@@ -546,8 +543,26 @@ impl Worker {
         }
     }
 
+    /// Makes sure connection `key`'s deadline timer fires no later than `at`.
+    fn arm_deadline(&mut self, key: usize, at: Instant) {
+        let c = &mut self.conns[key];
+        if c.timer_at.is_none_or(|t| at < t) {
+            if let Some(old) = c.timer_at.replace(at) {
+                self.timers.cancel(old, Timer::Deadline { key });
+            }
+            self.timers.add(at, Timer::Deadline { key });
+        }
+    }
+
     fn close(&mut self, key: usize) {
-        if self.conns.try_remove(key).is_some() && !self.accepting && self.stop_deadline.is_none() {
+        let Some(c) = self.conns.try_remove(key) else {
+            return;
+        };
+        if let Some(at) = c.timer_at {
+            self.timers.cancel(at, Timer::Deadline { key });
+        }
+        drop(c);
+        if !self.accepting && self.stop_deadline.is_none() {
             self.accepting = true;
             for i in 0..self.listeners.len() {
                 self.accept(i);
@@ -584,10 +599,7 @@ impl Worker {
                             }
                             self.schedule(key);
                         }
-                        Some(d) => {
-                            c.timer_at = Some(d);
-                            self.timers.add(d, Timer::Deadline { key });
-                        }
+                        Some(d) => self.arm_deadline(key, d),
                         None => {}
                     }
                 }
@@ -1057,10 +1069,7 @@ impl Worker {
             c.deadline = Some(c.deadline.map_or(send, |d| d.min(send)));
         }
         if let Some(d) = c.deadline {
-            if c.timer_at.is_none_or(|t| d < t) {
-                c.timer_at = Some(d);
-                self.timers.add(d, Timer::Deadline { key });
-            }
+            self.arm_deadline(key, d);
         }
     }
 }
