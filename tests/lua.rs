@@ -246,13 +246,17 @@ return function(req)
     return { headers = { ["x-evil"] = "a\r\nSet-Cookie: pwned=1" }, body = "x" }
   elseif req.path == "/name" then
     return { headers = { ["bad name"] = "v" }, body = "x" }
+  elseif req.path == "/number-name" then
+    return { headers = { [1] = "v" }, body = "x" }
+  elseif req.path == "/head-number-name" then
+    return { head = { [1] = "v" }, body = "x" }
   end
   return "ok"
 end
 "#,
         &[],
     );
-    for path in ["/crlf", "/name"] {
+    for path in ["/crlf", "/name", "/number-name", "/head-number-name"] {
         let raw = s
             .raw(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes());
         let text = String::from_utf8_lossy(&raw);

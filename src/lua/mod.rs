@@ -473,7 +473,7 @@ impl Runtime {
         }
         match values.into_iter().next() {
             None => Step::Done(None),
-            Some(v) => match response::convert(v) {
+            Some(v) => match response::convert(&self.lua, v) {
                 Ok(r) => Step::Done(Some(r)),
                 Err(e) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
             },
@@ -508,7 +508,7 @@ impl Runtime {
                 _ => Step::Failed(self.failure(500, "bad await".into(), None)),
             },
             3 => Step::Wait(Op::Body),
-            4 => match arg.cloned().map(response::convert) {
+            4 => match arg.cloned().map(|v| response::convert(&self.lua, v)) {
                 Some(Ok(r)) => Step::Head(r),
                 Some(Err(e)) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
                 None => Step::Failed(self.failure(500, "bad response".into(), None)),

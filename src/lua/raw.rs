@@ -27,6 +27,25 @@ pub unsafe fn push_bytes(l: *mut ffi::lua_State, s: &[u8]) {
     ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len());
 }
 
+/// Pushes the raw `t[key]` of each key, where `t` is at stack index 1.
+pub unsafe fn push_fields(l: *mut ffi::lua_State, keys: &[&[u8]]) {
+    for key in keys {
+        push_bytes(l, key);
+        ffi::lua_rawget(l, 1);
+    }
+}
+
+/// Pushes every key and value of the table at stack index 1, raw (no
+/// `__pairs`), as key, value, key, value, ...
+pub unsafe fn push_pairs(l: *mut ffi::lua_State) {
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, 1) != 0 {
+        // Stack: ... key value; keep both and go on from a copy of the key.
+        ffi::luaL_checkstack(l, 2, c"too many response headers".as_ptr());
+        ffi::lua_pushvalue(l, -2);
+    }
+}
+
 /// `t[key] = value` for the table on top, where a repeated key turns the
 /// value into an array of every value in order (query args, form fields).
 pub unsafe fn add_multi(l: *mut ffi::lua_State, key: &[u8], value: &[u8]) {

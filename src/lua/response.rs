@@ -5,19 +5,20 @@
 //! Header names and values from Lua are checked so a handler can never break
 //! the framing of what goes on the wire.
 
+use super::raw;
 use crate::http::message::{is_field_value, is_token, Response, ResponseBody};
-use mlua::{Table, Value};
+use mlua::{Lua, MultiValue, Table, Value};
 
 const HTML: &[u8] = b"text/html; charset=utf-8";
 
-pub fn convert(value: Value) -> Result<Response, String> {
+pub fn convert(lua: &Lua, value: Value) -> Result<Response, String> {
     match value {
         Value::String(s) => Ok(Response {
             status: 200,
             headers: vec![("content-type".into(), HTML.to_vec())],
             body: ResponseBody::Full(s.as_bytes().to_vec()),
         }),
-        Value::Table(t) => from_table(&t),
+        Value::Table(t) => from_table(lua, &t),
         Value::Nil => {
             Err("the handler returned nothing; return a string or a response table".into())
         }
@@ -28,31 +29,68 @@ pub fn convert(value: Value) -> Result<Response, String> {
     }
 }
 
-fn from_table(t: &Table) -> Result<Response, String> {
+/// The fields of a response table, read in one protected call (mlua's
+/// `Table::raw_get` makes one per key on Lua 5.1 and LuaJIT).
+const FIELDS: [&[u8]; 6] = [b"head", b"status", b"headers", b"json", b"file", b"body"];
+
+/// Every key and value of a table (raw), read in one protected call.
+fn pairs(lua: &Lua, t: &Table) -> Result<Vec<(Value, Value)>, String> {
+    // SAFETY: inside exec_raw's protected call, with the table at index 1;
+    // push_pairs checks the stack for what it pushes.
+    let flat: MultiValue = unsafe {
+        lua.exec_raw(t, |l| {
+            raw::push_pairs(l);
+            mlua::ffi::lua_remove(l, 1);
+        })
+    }
+    .map_err(|e| e.to_string())?;
+    let mut flat = flat.into_iter();
+    let mut out = Vec::with_capacity(flat.len() / 2);
+    while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn from_table(lua: &Lua, t: &Table) -> Result<Response, String> {
     let lua_err = |e: mlua::Error| e.to_string();
     let mut status: u16 = 200;
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+    // SAFETY: inside exec_raw's protected call, with the table at index 1 and
+    // room for six values (LUA_MINSTACK).
+    let (head, status_v, headers_v, json, file, body): (Value, Value, Value, Value, Value, Value) =
+        unsafe {
+            lua.exec_raw(t, |l| {
+                raw::push_fields(l, &FIELDS);
+                mlua::ffi::lua_remove(l, 1);
+            })
+        }
+        .map_err(lua_err)?;
 
     // Flutter 0.3: head = { mimetype = "...", status = n, <header> = value }
-    if let Value::Table(head) = t.raw_get::<Value>("head").map_err(lua_err)? {
-        for pair in head.pairs::<String, Value>() {
-            let (k, v) = pair.map_err(lua_err)?;
-            match k.as_str() {
+    if let Value::Table(head) = head {
+        for (k, v) in pairs(lua, &head)? {
+            let Value::String(k) = k else {
+                return Err(format!(
+                    "a head field name must be a string, not a {}",
+                    k.type_name()
+                ));
+            };
+            match &*k.to_string_lossy() {
                 "mimetype" => push_header(&mut headers, "content-type", &v)?,
                 "status" => status = parse_status(&v)?,
                 name => push_header(&mut headers, name, &v)?,
             }
         }
     }
-    match t.raw_get::<Value>("status").map_err(lua_err)? {
+    match status_v {
         Value::Nil => {}
         v => status = parse_status(&v)?,
     }
-    match t.raw_get::<Value>("headers").map_err(lua_err)? {
+    match headers_v {
         Value::Nil => {}
         Value::Table(h) => {
-            for pair in h.pairs::<Value, Value>() {
-                let (k, v) = pair.map_err(lua_err)?;
+            for (k, v) in pairs(lua, &h)? {
                 let name = match &k {
                     Value::String(s) => s
                         .to_str()
@@ -76,8 +114,6 @@ fn from_table(t: &Table) -> Result<Response, String> {
         }
     }
 
-    let json = t.raw_get::<Value>("json").map_err(lua_err)?;
-    let file = t.raw_get::<Value>("file").map_err(lua_err)?;
     let body = if !file.is_nil() {
         let Value::String(path) = &file else {
             return Err(format!(
@@ -85,7 +121,7 @@ fn from_table(t: &Table) -> Result<Response, String> {
                 file.type_name()
             ));
         };
-        if !json.is_nil() || !t.raw_get::<Value>("body").map_err(lua_err)?.is_nil() {
+        if !json.is_nil() || !body.is_nil() {
             return Err("a response has one of file, json and body".into());
         }
         let path = path.as_bytes();
@@ -104,7 +140,7 @@ fn from_table(t: &Table) -> Result<Response, String> {
         set_default_type(&mut headers, b"application/json");
         ResponseBody::Full(text.into_bytes())
     } else {
-        match t.raw_get::<Value>("body").map_err(lua_err)? {
+        match body {
             Value::Nil => ResponseBody::Full(Vec::new()),
             Value::String(s) => ResponseBody::Full(s.as_bytes().to_vec()),
             Value::Integer(_) | Value::Number(_) => {
