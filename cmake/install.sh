@@ -45,12 +45,14 @@ lua_dir=${lua_dirs[0]}
 
 # libflutter.so from the archive: every object in, the version script decides
 # what is exported, and -z defs proves the native libraries are complete.
+# --wrap=snprintf: Lua's integer formatting takes flutter's fast path, as in
+# the flutter command (build.rs, src/lua/integer2str.c).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # shellcheck disable=SC2086 # $native is a list of linker flags
 "$CC" -shared -o "$work/libflutter.so.$version" \
   -Wl,--whole-archive "$target_dir/$profile_dir/libflutter.a" -Wl,--no-whole-archive \
-  -Wl,--version-script=cmake/libflutter.map -Wl,-soname,"$soname" \
+  -Wl,--version-script=cmake/libflutter.map -Wl,-soname,"$soname" -Wl,--wrap=snprintf \
   -Wl,-z,defs -Wl,--gc-sections -Wl,--strip-debug -Wl,-z,relro,-z,now $native
 
 install -d "$prefix/lib/cmake/flutter" "$prefix/lib/pkgconfig" "$prefix/include/flutter/lua"

@@ -1204,3 +1204,45 @@ fn script_without_handler_exits_with_a_clear_message() {
     assert!(matches!(code, Some(c) if c != 0), "exit {code:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Lua 5.4 turns integers into text through snprintf("%lld"), which the
+/// vendored build links to its own formatter (src/lua/integer2str.c).
+#[test]
+fn integers_become_text_exactly() {
+    let s = Server::start(
+        r#"
+return function(req)
+  local n = math.tointeger(req.args.n)
+  return tostring(n) .. "|" .. n .. "|" .. string.format("%d|%5d|%x", n, n % 1000, n) .. "|" .. flutter.json.encode({n})
+end
+"#,
+        &[],
+    );
+    let mut cases = vec![
+        0i64,
+        1,
+        -1,
+        9,
+        10,
+        -10,
+        99,
+        100,
+        -12345,
+        i64::MAX,
+        i64::MIN,
+        i64::MIN + 1,
+    ];
+    cases.extend((1..19).map(|k| 10i64.pow(k)));
+    cases.extend((1..19).map(|k| 1 - 10i64.pow(k)));
+    for n in cases {
+        let r = get(&s, &format!("/?n={n}"));
+        let want = format!("{n}|{n}|{n}|{:5}|{n:x}|[{n}]", n.rem_euclid(1000));
+        assert_eq!(r.text(), want, "{n}");
+    }
+    // Other formats are untouched.
+    let s = Server::start(
+        "return function() return tostring(1.5) .. '|' .. 2^63 .. '|' .. string.format('%.3f|%5.1f|%s', 1/3, 2.25, 'x') end",
+        &[],
+    );
+    assert_eq!(get(&s, "/").text(), "1.5|9.2233720368548e+18|0.333|  2.2|x");
+}
