@@ -956,6 +956,8 @@ return function(req)
     while true do
       coroutine.resume(coroutine.create(function() while true do pcall(function() while true do end end) end end))
     end
+  elseif req.path == "/hook" then
+    return tostring(debug.gethook())
   end
   return "done"
 end
@@ -986,6 +988,11 @@ end
         "{}",
         s.stderr()
     );
+    // On LuaJIT requests run without the hook (so that loops compile) until
+    // the watchdog finds one running long; the loops above were compiled.
+    if cfg!(feature = "luajit") {
+        assert_eq!(get(&s, "/hook").text(), "nil");
+    }
 }
 
 #[test]

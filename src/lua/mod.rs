@@ -11,6 +11,8 @@ mod raw;
 pub mod request;
 pub mod response;
 pub mod session;
+#[cfg(all(feature = "luajit", feature = "vendored"))]
+mod watchdog;
 
 use crate::config::Script;
 use crate::http::message::{Request, Response};
@@ -112,6 +114,9 @@ impl Drop for Task {
 const SPARE_THREADS: usize = 64;
 
 pub struct Runtime {
+    /// First, so that it is dropped (and the state unwatched) before the state closes.
+    #[cfg(all(feature = "luajit", feature = "vendored"))]
+    watch: Option<watchdog::Watch>,
     lua: Lua,
     run: Function,
     handler: Function,
@@ -149,6 +154,9 @@ struct Budget {
     running: Cell<bool>,
     /// The running request hit the memory limit and caught the error.
     out_of_memory: Cell<bool>,
+    /// The C function behind the budget hook, for the watchdog to set.
+    #[cfg(all(feature = "luajit", feature = "vendored"))]
+    hook: Cell<Option<mlua::ffi::lua_Hook>>,
 }
 
 fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
@@ -164,6 +172,8 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         every: Cell::new(HOOK_EVERY),
         running: Cell::new(false),
         out_of_memory: Cell::new(false),
+        #[cfg(all(feature = "luajit", feature = "vendored"))]
+        hook: Cell::new(None),
     });
     // out_of_memory() -> whether a request is running; if so it is stopped.
     let b = budget.clone();
@@ -249,12 +259,21 @@ fn budget_hook(b: Rc<Budget>) -> Hook {
 /// Makes the budget hook the state's global hook, checked every HOOK_EVERY
 /// instructions. Request coroutines get it when created, and Lua copies a
 /// coroutine's hook into the coroutines it creates, so none escapes the budget.
+/// (LuaJIT has one hook for the whole state: this leaves it off, for the
+/// watchdog to set; see watchdog.rs.)
 fn arm_budget_hook(lua: &Lua, b: &Rc<Budget>) -> mlua::Result<()> {
     b.every.set(HOOK_EVERY);
     lua.set_global_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
         budget_hook(b.clone()),
     )?;
+    #[cfg(all(feature = "luajit", feature = "vendored"))]
+    {
+        let mut hook = None;
+        // SAFETY: only reads the hook just set.
+        unsafe { lua.exec_raw::<()>((), |l| hook = mlua::ffi::lua_gethook(l))? };
+        b.hook.set(hook);
+    }
     // That also hooked the calling thread; only request coroutines are budgeted.
     lua.remove_hook();
     Ok(())
@@ -364,6 +383,8 @@ impl Runtime {
     fn new(lua: Lua, handler: Option<Function>, settings: &Settings) -> mlua::Result<Runtime> {
         let i = installed(&lua)?;
         Ok(Runtime {
+            #[cfg(all(feature = "luajit", feature = "vendored"))]
+            watch: watch(&lua, &i.budget, settings.instruction_limit)?,
             handler: handler.unwrap_or_else(|| i.run.clone()),
             run: i.run.clone(),
             http_error_mt: i.http_error_mt.clone(),
@@ -412,7 +433,14 @@ impl Runtime {
             .filter(|t| t.reset(self.run.clone()).is_ok());
         let thread = match reused {
             Some(t) => t,
-            None => self.lua.create_thread(self.run.clone()).map_err(internal)?,
+            None => {
+                let t = self.lua.create_thread(self.run.clone()).map_err(internal)?;
+                // mlua gave the new thread the global hook: on LuaJIT that is the
+                // whole state's, which the watchdog alone turns on.
+                #[cfg(all(feature = "luajit", feature = "vendored"))]
+                self.lua.remove_hook();
+                t
+            }
         };
         Ok(Task {
             thread,
@@ -430,6 +458,10 @@ impl Runtime {
         b.exceeded.set(0);
         b.out_of_memory.set(false);
         b.running.set(true);
+        #[cfg(all(feature = "luajit", feature = "vendored"))]
+        if let Some(w) = &self.watch {
+            w.enter();
+        }
         let result = match task.start.take() {
             Some((req, handle)) => {
                 task.thread
@@ -441,6 +473,14 @@ impl Runtime {
         };
         b.running.set(false);
         task.budget = b.left.get();
+        #[cfg(all(feature = "luajit", feature = "vendored"))]
+        if let Some(w) = &self.watch {
+            w.leave();
+            if w.armed() {
+                // The watchdog counted this request; the next ones run free again.
+                self.lua.remove_hook();
+            }
+        }
         if b.every.get() != HOOK_EVERY {
             // The request ran out of budget; the others go on at the usual interval.
             // (Setting a hook cannot fail once the state exists.)
@@ -603,6 +643,30 @@ impl Runtime {
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
+}
+
+/// The watchdog's registration for a state whose requests have a budget.
+#[cfg(all(feature = "luajit", feature = "vendored"))]
+fn watch(lua: &Lua, b: &Budget, limit: u64) -> mlua::Result<Option<watchdog::Watch>> {
+    let Some(hook) = b.hook.get().filter(|_| limit > 0) else {
+        return Ok(None);
+    };
+    let mut main = None;
+    // SAFETY: lua_pushthread tells whether the current thread is the main one.
+    unsafe {
+        lua.exec_raw::<()>((), |l| {
+            if mlua::ffi::lua_pushthread(l) == 1 {
+                main = Some(l);
+            }
+            mlua::ffi::lua_pop(l, 1);
+        })?
+    };
+    let main =
+        main.ok_or_else(|| mlua::Error::runtime("a runtime must start on the main Lua thread"))?;
+    // SAFETY: the Runtime holding the Watch keeps the state open (field order).
+    Ok(Some(unsafe {
+        watchdog::Watch::new(main, hook, HOOK_EVERY as i32)
+    }))
 }
 
 /// Adds every Lua file `require` loads to the reload watch list.
