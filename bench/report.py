@@ -19,6 +19,7 @@ WORKLOADS = {
 }
 PEER_NOTE = {
     "flutter": "Lua 5.4 handler",
+    "flutter-luajit": "the same, built with the cargo feature luajit",
     "nginx-lua": "content_by_lua_block (LuaJIT)",
     "mhd-c": "C handler, one prebuilt response",
     "nginx-static": "13-byte file",
@@ -89,12 +90,14 @@ def main():
             order.append(key)
         reqs = int(r["requests"] or 0)
         ticks = int(r["cpu_ticks"] or 0)
+        user = r.get("user_ticks")
         core = int(r.get("core_ticks") or 0)
         other = int(r.get("other_ticks") or 0)
         groups[key].append({
             "rps": float(r["rps"] or 0),
             "p99": float(r["p99_us"] or 0),
             "cpu_us": ticks / tck * 1e6 / reqs if reqs else None,
+            "user_us": int(user) / tck * 1e6 / reqs if reqs and user else None,
             "cpu_share": ticks / core if core else None,
             "other_share": max(other, 0) / core if core else None,
             "errors": int(r["errors"] or 0),
@@ -106,6 +109,7 @@ def main():
             "rps": med([r["rps"] for r in rs]),
             "p99": med([r["p99"] for r in rs]),
             "cpu_us": med([r["cpu_us"] for r in rs]),
+            "user_us": med([r["user_us"] for r in rs]),
             "cpu_share": med([r["cpu_share"] for r in rs]),
             "other_share": med([r["other_share"] for r in rs]),
             "errors": sum(r["errors"] for r in rs),
@@ -152,6 +156,9 @@ def main():
        "(`/proc/PID/stat`, nginx: master + worker) over a run, divided by the responses wrk "
        f"got; clock tick {1e3 / tck:g} ms. **Ratio** columns are flutter ÷ peer: below 1 is "
        "better for flutter on CPU and p99, above 1 is better on requests/s.")
+    w_("- **user µs/req**: the user-space part of CPU µs/req (utime); the rest is the kernel's "
+       "(stime: loopback TCP, syscalls, epoll), which every server pays and no server code "
+       "can remove. The split comes from the tick-based accounting: rough, but the same for all.")
     w_("- **Core busy**: share of the server core's time the server used; **other**: share "
        "of it busy with anything else (other programs on the machine) — the noise of that run.")
     w_("")
@@ -161,21 +168,29 @@ def main():
         w_(f"## {WORKLOADS.get(w, w)}")
         w_("")
         f = summary.get((w, "flutter"))
-        w_("| server | what | requests/s | p99 µs | CPU µs/req | core busy | other | errors "
-           "| flutter CPU/req ratio | flutter req/s ratio | flutter p99 ratio |")
-        w_("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        w_("| server | what | requests/s | p99 µs | CPU µs/req | user µs/req | core busy | other "
+           "| errors | flutter CPU/req ratio | flutter req/s ratio | flutter p99 ratio |")
+        w_("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for s in servers:
             m = summary[(w, s)]
-            if s == "flutter":
+            if s.startswith("flutter"):
                 rc = rr = rp = "—"
             else:
                 rc = ratio(f and f["cpu_us"], m["cpu_us"])
                 rr = ratio(f and f["rps"], m["rps"])
                 rp = ratio(f and f["p99"], m["p99"])
             w_(f"| {s} | {PEER_NOTE.get(s, '')} | {fmt(m['rps'], 0)} | {fmt(m['p99'], 0)} | "
-               f"{fmt(m['cpu_us'], 2)} | {fmt(100 * (m['cpu_share'] or 0), 0)}% | "
+               f"{fmt(m['cpu_us'], 2)} | {fmt(m['user_us'], 2)} | "
+               f"{fmt(100 * (m['cpu_share'] or 0), 0)}% | "
                f"{fmt(100 * (m['other_share'] or 0), 0)}% | {m['errors']} | {rc} | {rr} | {rp} |")
         w_("")
+        j = summary.get((w, "flutter-luajit"))
+        if j:
+            peers = [p for p in servers if not p.startswith("flutter")]
+            w_("The LuaJIT build's CPU/req ratio to each peer: "
+               + ", ".join(f"{p} {ratio(j['cpu_us'], summary[(w, p)]['cpu_us'])}" for p in peers)
+               + f"; to the default Lua 5.4 build {ratio(j['cpu_us'], f and f['cpu_us'])}.")
+            w_("")
         if w == "https-close":
             w_("wrk keeps one OpenSSL `SSL` object per connection slot and reuses it on "
                "reconnect, so it offers the session ticket it got last time and the server does a "
@@ -258,8 +273,8 @@ def main():
     w_("| target | measured | met |")
     w_("| --- | --- | --- |")
 
-    def cpu_r(wl, peer):
-        f_, p_ = summary.get((wl, "flutter")), summary.get((wl, peer))
+    def cpu_r(wl, peer, ours="flutter"):
+        f_, p_ = summary.get((wl, ours)), summary.get((wl, peer))
         if not f_ or not p_ or not f_["cpu_us"] or not p_["cpu_us"]:
             return None
         return f_["cpu_us"] / p_["cpu_us"]
@@ -279,6 +294,12 @@ def main():
     tgt("stretch: hello CPU/req < 1.0x libmicrohttpd C hello", cpu_r("hello", "mhd-c"), lambda v: v < 1.0)
     tgt("Connection: close: CPU/req ≤ 0.9x nginx+Lua", cpu_r("hello-close", "nginx-lua"), lambda v: v <= 0.9)
     tgt("work handler: CPU/req ≤ 1.0x nginx+Lua", cpu_r("work", "nginx-lua"), lambda v: v <= 1.0)
+    if summary.get(("work", "flutter-luajit")):
+        for name, wl, limit in (("hello keep-alive: CPU/req ≤ 0.8x nginx+Lua", "hello", 0.8),
+                                ("Connection: close: CPU/req ≤ 0.9x nginx+Lua", "hello-close", 0.9),
+                                ("work handler: CPU/req ≤ 1.0x nginx+Lua", "work", 1.0)):
+            tgt(f"{name} (LuaJIT build)", cpu_r(wl, "nginx-lua", "flutter-luajit"),
+                lambda v, limit=limit: v <= limit)
     fm = [r for r in mem if r["server"] == "flutter"]
     if fm and int(fm[0]["idle_ok"] or 0):
         r = fm[0]
