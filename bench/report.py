@@ -307,6 +307,20 @@ def main():
         tgt("idle connections: ≤ 1 KiB RSS each", pc, lambda v: v <= 1024, " bytes")
         tgt("RSS at rest ≤ 8 MiB (one worker)", int(r["rss_rest_kb"]) / 1024, lambda v: v <= 8, " MiB")
     w_("")
+    # What the kernel alone costs flutter, against the CPU targets: the floor
+    # that no user-space work can go below.
+    floors = []
+    for wl, name in (("hello", "hello keep-alive"), ("hello-close", "Connection: close")):
+        f_, n_ = summary.get((wl, "flutter")), summary.get((wl, "nginx-lua"))
+        if f_ and n_ and f_["cpu_us"] and f_["user_us"] is not None and n_["cpu_us"]:
+            kernel = f_["cpu_us"] - f_["user_us"]
+            floors.append(f"{name}: {kernel:.2f} µs/req, {kernel / n_['cpu_us']:.2f}x nginx+Lua's "
+                          f"whole CPU/req (nginx+Lua's own user space: {fmt(n_['user_us'], 2)} µs/req)")
+    if floors:
+        w_("Flutter's kernel time alone (stime: loopback TCP, syscalls, epoll), as a share of "
+           "nginx+Lua's whole CPU per request — what flutter would cost with no user-space "
+           "work at all: " + "; ".join(floors) + ".")
+        w_("")
 
     w_("## Versions")
     w_("")
