@@ -680,10 +680,15 @@ fn record_required_files(
     })?;
     lua.load(
         r#"local record = ...
-        local find = package.searchers[2]
-        package.searchers[2] = function(name)
+        local searchers = package.searchers or package.loaders -- 5.1, LuaJIT
+        local find = searchers[2]
+        searchers[2] = function(name)
           local loader, path = find(name)
-          if type(loader) == "function" then record(path) end
+          if type(loader) == "function" then
+            -- The 5.1 searcher does not say which file it found.
+            if path == nil and package.searchpath then path = package.searchpath(name, package.path) end
+            if type(path) == "string" then record(path) end
+          end
           return loader, path
         end"#,
     )
