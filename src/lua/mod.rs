@@ -121,6 +121,8 @@ pub struct Runtime {
     run: Function,
     handler: Function,
     http_error_mt: Table,
+    /// Strings every `req` uses (request::interned).
+    interned: Table,
     budget: Rc<Budget>,
     instruction_limit: u64,
     memory_limit: usize,
@@ -135,6 +137,7 @@ struct Installed {
     run: Function,
     library: Table,
     http_error_mt: Table,
+    interned: Table,
     /// `pcall`, `xpcall` and `coroutine.resume` that do not let a request go on
     /// past the memory limit (installed as globals in states flutter owns).
     guards: Table,
@@ -212,6 +215,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         run,
         library,
         http_error_mt,
+        interned: request::interned(lua)?,
         guards,
         budget,
     });
@@ -388,6 +392,7 @@ impl Runtime {
             handler: handler.unwrap_or_else(|| i.run.clone()),
             run: i.run.clone(),
             http_error_mt: i.http_error_mt.clone(),
+            interned: i.interned.clone(),
             budget: i.budget.clone(),
             lua,
             instruction_limit: settings.instruction_limit,
@@ -414,7 +419,7 @@ impl Runtime {
     /// Takes the request's headers (they move into Lua's handle of it).
     pub fn start(&self, req: &mut Request) -> Result<Task, Failure> {
         let internal = |e: mlua::Error| self.failure(500, e.to_string(), None);
-        let (table, handle) = request::build(&self.lua, req).map_err(internal)?;
+        let (table, handle) = request::build(&self.lua, &self.interned, req).map_err(internal)?;
         // An empty body is left to the lazy path: most requests never look.
         let eager = {
             let b = req.body.borrow();

@@ -17,12 +17,6 @@ pub unsafe fn set_bytes(l: *mut ffi::lua_State, key: &[u8], value: &[u8]) {
     ffi::lua_rawset(l, -3);
 }
 
-pub unsafe fn set_int(l: *mut ffi::lua_State, key: &[u8], value: i64) {
-    push_bytes(l, key);
-    ffi::lua_pushinteger(l, value);
-    ffi::lua_rawset(l, -3);
-}
-
 pub unsafe fn push_bytes(l: *mut ffi::lua_State, s: &[u8]) {
     ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len());
 }
