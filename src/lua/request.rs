@@ -104,11 +104,8 @@ fn combined_headers(headers: &[(String, Vec<u8>)]) -> Vec<(&str, Cow<'_, [u8]>)>
     out
 }
 
-/// Strings every `req` uses, interned once per state (the table [`interned`]
-/// makes): a string pushed from there is a table read, where pushing its text
-/// hashes it again, which was about a third of building `req`.
-const INTERNED: [&[u8]; 17] = [
-    // The scalar fields' names, in the order `build` sets them.
+/// The names of `req`'s scalar fields, in the order `build` sets them.
+const KEYS: [&[u8]; 8] = [
     b"method",
     b"path",
     b"query",
@@ -117,39 +114,38 @@ const INTERNED: [&[u8]; 17] = [
     b"scheme",
     b"remote_port",
     b"id",
-    // Common values.
-    b"GET",
-    b"POST",
-    b"HEAD",
-    b"",
-    b"/",
-    b"1.1",
-    b"1.0",
-    b"http",
-    b"https",
 ];
-/// Indexes into [`INTERNED`] of the values a field often has.
-const METHODS: &[usize] = &[8, 9, 10];
-const EMPTY: &[usize] = &[11];
-const ROOT: &[usize] = &[12];
-const VERSIONS: &[usize] = &[13, 14];
-const SCHEMES: &[usize] = &[15, 16];
+/// Values those fields often have, by group (the group indexes below).
+const GROUPS: [&[&[u8]]; 4] = [
+    &[b"GET", b"POST", b"HEAD"],
+    &[b"/", b""],
+    &[b"1.1", b"1.0"],
+    &[b"http", b"https"],
+];
+const METHODS: usize = 0;
+const PATHS: usize = 1;
+const VERSIONS: usize = 2;
+const SCHEMES: usize = 3;
 
-/// The table of [`INTERNED`] strings for a state; [`build`] takes it.
+/// The strings above, interned once per state in one table (KEYS, then the
+/// groups in order): a string pushed from there is a table read, where
+/// pushing its text hashes it again, which was about a third of building `req`.
 pub fn interned(lua: &Lua) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(INTERNED.len(), 0)?;
-    for s in INTERNED {
+    let t = lua.create_table()?;
+    for s in KEYS.iter().chain(GROUPS.iter().flat_map(|g| g.iter())) {
         t.raw_push(lua.create_string(s)?)?;
     }
     Ok(t)
 }
 
-/// Pushes `value`: from the interned table at stack index 1 when it is one of
-/// `common`, else as new text.
-unsafe fn push_value(l: *mut mlua::ffi::lua_State, value: &[u8], common: &[usize]) {
-    match common.iter().find(|&&i| INTERNED[i] == value) {
-        Some(&i) => {
-            mlua::ffi::lua_rawgeti(l, 1, i as mlua::ffi::lua_Integer + 1);
+/// Pushes `value`: from the interned table at stack index 1 when it is in
+/// group `g`, else as new text.
+unsafe fn push_value(l: *mut mlua::ffi::lua_State, value: &[u8], g: usize) {
+    match GROUPS[g].iter().position(|s| *s == value) {
+        Some(i) => {
+            let before: usize = GROUPS[..g].iter().map(|group| group.len()).sum();
+            let at = KEYS.len() + before + i + 1;
+            mlua::ffi::lua_rawgeti(l, 1, at as mlua::ffi::lua_Integer);
         }
         None => raw::push_bytes(l, value),
     }
@@ -165,11 +161,12 @@ pub fn build(lua: &Lua, interned: &Table, req: &mut Request) -> mlua::Result<(Ta
     } else {
         Cow::Borrowed(req.path.as_bytes())
     };
-    let strings: [(&[u8], &[usize]); 6] = [
+    // In KEYS order.
+    let strings: [(&[u8], usize); 6] = [
         (req.method.as_bytes(), METHODS),
-        (&path, ROOT),
-        (req.query.as_bytes(), EMPTY),
-        (req.target.as_bytes(), ROOT),
+        (&path, PATHS),
+        (req.query.as_bytes(), PATHS),
+        (req.target.as_bytes(), PATHS),
         (req.version.as_bytes(), VERSIONS),
         (req.scheme.as_bytes(), SCHEMES),
     ];
@@ -181,10 +178,10 @@ pub fn build(lua: &Lua, interned: &Table, req: &mut Request) -> mlua::Result<(Ta
         lua.exec_raw(interned, |l| {
             use mlua::ffi;
             ffi::lua_createtable(l, 0, 12);
-            // Keys are INTERNED[0..8], in this order.
-            for (key, (value, common)) in strings.iter().enumerate() {
+            // The interned table starts with KEYS.
+            for (key, &(value, group)) in strings.iter().enumerate() {
                 ffi::lua_rawgeti(l, 1, key as ffi::lua_Integer + 1);
-                push_value(l, value, common);
+                push_value(l, value, group);
                 ffi::lua_rawset(l, 2);
             }
             for (key, n) in ints.iter().enumerate() {
@@ -472,4 +469,28 @@ pub fn natives(lua: &Lua, t: &Table) -> mlua::Result<()> {
         })?,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_value_finds_every_interned_value() {
+        let lua = Lua::new();
+        let t = interned(&lua).unwrap();
+        for (g, group) in GROUPS.iter().enumerate() {
+            for value in group.iter().copied().chain([&b"other"[..]]) {
+                // SAFETY: the table is at index 1; one value is left on the stack.
+                let got: mlua::LuaString = unsafe {
+                    lua.exec_raw(&t, |l| {
+                        push_value(l, value, g);
+                        mlua::ffi::lua_remove(l, 1);
+                    })
+                }
+                .unwrap();
+                assert_eq!(&got.as_bytes()[..], value, "group {g}");
+            }
+        }
+    }
 }
