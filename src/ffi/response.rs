@@ -17,7 +17,7 @@ pub struct flutter_response {
 #[derive(Default)]
 pub(crate) struct ResponseBuilder {
     status: Option<u16>,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: Vec<crate::http::message::Header>,
     body: Vec<u8>,
 }
 
@@ -87,7 +87,7 @@ pub extern "C" fn flutter_response_add_header(
                 format!("header {name_text:?} has a value with CR or LF"),
             );
         }
-        builder.headers.push((name_text.to_string(), value.to_vec()));
+        builder.headers.push((name_text.to_string().into(), value.to_vec().into()));
         flutter_result::Ok
     }
 }

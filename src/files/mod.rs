@@ -32,7 +32,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-type Headers = Vec<(String, Vec<u8>)>;
+type Headers = Vec<crate::http::message::Header>;
 
 /// Precompressed siblings, in order of preference: coding and file suffix.
 const SIBLINGS: [(&str, &str); 2] = [("br", ".br"), ("gzip", ".gz")];
@@ -154,7 +154,7 @@ impl Files {
                 Ok(page) => {
                     let mut r = Response::new(200, "text/html; charset=utf-8", page);
                     r.headers
-                        .push(("cache-control".into(), b"no-cache".to_vec()));
+                        .push(("cache-control".into(), b"no-cache"[..].into()));
                     r
                 }
                 Err(e) => {
@@ -178,7 +178,8 @@ impl Files {
                 "text/html; charset=utf-8",
                 crate::http::status::error_page(301, None),
             );
-            r.headers.push(("location".into(), location.into_bytes()));
+            r.headers
+                .push(("location".into(), location.into_bytes().into()));
             return Some(r);
         }
         Some(self.file_response(found, &target, ask, 200, Vec::new(), true))
@@ -244,7 +245,7 @@ impl Files {
             None => {
                 let name = path.file_name().map_or(&b""[..], |n| n.as_bytes());
                 let t = mime::for_name(name).as_bytes().to_vec();
-                headers.push(("content-type".into(), t.clone()));
+                headers.push(("content-type".into(), t.clone().into()));
                 t
             }
         };
@@ -265,12 +266,12 @@ impl Files {
                 vary = true;
                 if accept.is_some_and(|a| accepts(a, coding)) {
                     chosen = sibling;
-                    headers.push(("content-encoding".into(), coding.as_bytes().to_vec()));
+                    headers.push(("content-encoding".into(), coding.as_bytes().to_vec().into()));
                     break;
                 }
             }
             if vary {
-                headers.push(("vary".into(), b"Accept-Encoding".to_vec()));
+                headers.push(("vary".into(), b"Accept-Encoding"[..].into()));
             }
         }
         // Our validators describe the bytes we send, so they replace any the handler set.
@@ -279,16 +280,16 @@ impl Files {
         });
         let etag = chosen.etag();
         let modified = chosen.modified();
-        headers.push(("etag".into(), etag.clone().into_bytes()));
+        headers.push(("etag".into(), etag.clone().into_bytes().into()));
         if let Some(m) = modified {
             headers.push((
                 "last-modified".into(),
-                crate::http::date::http_date(m).into_bytes(),
+                crate::http::date::http_date(m).into_bytes().into(),
             ));
         }
         if let Some(cc) = &self.cache_control {
             if header_value(&headers, "cache-control").is_none() {
-                headers.push(("cache-control".into(), cc.clone()));
+                headers.push(("cache-control".into(), cc.clone().into()));
             }
         }
         let len = chosen.meta.len;
@@ -314,7 +315,7 @@ impl Files {
             }
             Precondition::Go => {}
         }
-        headers.push(("accept-ranges".into(), b"bytes".to_vec()));
+        headers.push(("accept-ranges".into(), b"bytes"[..].into()));
         let ranges = match ask.header("range") {
             Some(r) if ask.method == "GET" && if_range_holds(ask, &etag, modified) => {
                 range::parse(r, len)
@@ -331,7 +332,7 @@ impl Files {
                 let mut r = Response::error(416, None);
                 r.headers.push((
                     "content-range".into(),
-                    format!("bytes */{len}").into_bytes(),
+                    format!("bytes */{len}").into_bytes().into(),
                 ));
                 r
             }
@@ -339,7 +340,7 @@ impl Files {
                 let (first, last) = parts[0];
                 headers.push((
                     "content-range".into(),
-                    range::content_range(first, last, len).into_bytes(),
+                    range::content_range(first, last, len).into_bytes().into(),
                 ));
                 Response {
                     status: 206,
@@ -352,7 +353,9 @@ impl Files {
                 headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
                 headers.push((
                     "content-type".into(),
-                    format!("multipart/byteranges; boundary={boundary}").into_bytes(),
+                    format!("multipart/byteranges; boundary={boundary}")
+                        .into_bytes()
+                        .into(),
                 ));
                 let body = range::multipart(chosen.file, &parts, len, &content_type, &boundary);
                 Response {
@@ -369,12 +372,12 @@ fn header_value<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
     headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice())
+        .map(|(_, v)| &v[..])
 }
 
 fn method_not_allowed() -> Response {
     let mut r = Response::error(405, None);
-    r.headers.push(("allow".into(), b"GET, HEAD".to_vec()));
+    r.headers.push(("allow".into(), b"GET, HEAD"[..].into()));
     r
 }
 

@@ -2,6 +2,7 @@
 //! protocol (HTTP/1.x now; HTTPS and HTTP/2 plug in below these types).
 
 use crate::body::SharedBody;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
@@ -111,18 +112,22 @@ impl FileBody {
     }
 }
 
+/// A response header field: most names and many values are constants, which
+/// then cost no allocation.
+pub type Header = (Cow<'static, str>, Cow<'static, [u8]>);
+
 pub struct Response {
     pub status: u16,
     /// Validated names (tokens, any case) and values (no CR, LF or NUL).
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Vec<Header>,
     pub body: ResponseBody,
 }
 
 impl Response {
-    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+    pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
         Response {
             status,
-            headers: vec![("content-type".into(), content_type.as_bytes().to_vec())],
+            headers: vec![("content-type".into(), content_type.as_bytes().into())],
             body: ResponseBody::Full(body),
         }
     }

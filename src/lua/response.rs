@@ -6,8 +6,9 @@
 //! the framing of what goes on the wire.
 
 use super::raw;
-use crate::http::message::{is_field_value, is_token, Response, ResponseBody};
+use crate::http::message::{is_field_value, is_token, Header, Response, ResponseBody};
 use mlua::{Lua, MultiValue, Table, Value};
+use std::borrow::Cow;
 
 const HTML: &[u8] = b"text/html; charset=utf-8";
 
@@ -15,7 +16,7 @@ pub fn convert(lua: &Lua, value: Value) -> Result<Response, String> {
     match value {
         Value::String(s) => Ok(Response {
             status: 200,
-            headers: vec![("content-type".into(), HTML.to_vec())],
+            headers: vec![("content-type".into(), HTML.into())],
             body: ResponseBody::Full(s.as_bytes().to_vec()),
         }),
         Value::Table(t) => from_table(lua, &t),
@@ -55,7 +56,7 @@ fn pairs(lua: &Lua, t: &Table) -> Result<Vec<(Value, Value)>, String> {
 fn from_table(lua: &Lua, t: &Table) -> Result<Response, String> {
     let lua_err = |e: mlua::Error| e.to_string();
     let mut status: u16 = 200;
-    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut headers: Vec<Header> = Vec::new();
     // SAFETY: inside exec_raw's protected call, with the table at index 1 and
     // room for six values (LUA_MINSTACK).
     let (head, status_v, headers_v, json, file, body): (Value, Value, Value, Value, Value, Value) =
@@ -164,12 +165,12 @@ fn from_table(lua: &Lua, t: &Table) -> Result<Response, String> {
     })
 }
 
-fn set_default_type(headers: &mut Vec<(String, Vec<u8>)>, value: &[u8]) {
+fn set_default_type(headers: &mut Vec<Header>, value: &'static [u8]) {
     if !headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
     {
-        headers.push(("content-type".into(), value.to_vec()));
+        headers.push(("content-type".into(), value.into()));
     }
 }
 
@@ -195,12 +196,25 @@ fn parse_status(v: &Value) -> Result<u16, String> {
     Ok(n as u16)
 }
 
+/// Names handlers set often, kept without an allocation when written so.
+const COMMON_NAMES: [&str; 6] = [
+    "content-type",
+    "cache-control",
+    "location",
+    "set-cookie",
+    "etag",
+    "last-modified",
+];
+
+fn header_name(name: &str) -> Cow<'static, str> {
+    match COMMON_NAMES.iter().find(|n| **n == name) {
+        Some(n) => Cow::Borrowed(n),
+        None => Cow::Owned(name.to_string()),
+    }
+}
+
 /// Adds `name: value`, or one field per element when value is an array (Set-Cookie).
-fn push_header(
-    headers: &mut Vec<(String, Vec<u8>)>,
-    name: &str,
-    value: &Value,
-) -> Result<(), String> {
+fn push_header(headers: &mut Vec<Header>, name: &str, value: &Value) -> Result<(), String> {
     if !is_token(name.as_bytes()) {
         return Err(format!("invalid header name {name:?}"));
     }
@@ -221,10 +235,10 @@ fn push_header(
         Value::Table(list) => {
             for v in list.sequence_values::<Value>() {
                 let v = v.map_err(|e| e.to_string())?;
-                headers.push((name.to_string(), one(&v)?));
+                headers.push((header_name(name), one(&v)?.into()));
             }
         }
-        v => headers.push((name.to_string(), one(v)?)),
+        v => headers.push((header_name(name), one(v)?.into())),
     }
     Ok(())
 }

@@ -77,7 +77,7 @@ fn https_redirect(req: &crate::http::message::Request, port: u16) -> Response {
     let mut r = Response::new(308, "text/html; charset=utf-8", Vec::new());
     r.headers.push((
         "location".into(),
-        format!("https://{authority}{target}").into_bytes(),
+        format!("https://{authority}{target}").into_bytes().into(),
     ));
     r
 }
@@ -164,6 +164,8 @@ pub struct Worker {
     date: DateCache,
     access: AccessLog,
     scratch: Vec<u8>,
+    /// Buffers of idle connections, for the next requests.
+    spare: h1::Spare,
     /// The document root and the files handlers answer with.
     files: Files,
     shared: Arc<Shared>,
@@ -267,6 +269,7 @@ impl Worker {
             date: DateCache::new(),
             access,
             scratch: vec![0; READ_SIZE],
+            spare: Default::default(),
             files,
             reload_seen: shared.reload.load(Ordering::Acquire),
             pool,
@@ -643,7 +646,7 @@ impl Worker {
                 self.update_deadline(key);
                 let c = &mut self.conns[key];
                 if c.h1.phase() == Phase::Idle {
-                    c.h1.shrink();
+                    c.h1.shrink(&mut self.spare);
                 }
                 return;
             }
@@ -743,7 +746,7 @@ impl Worker {
                         c.h1.set_tls(info);
                     }
                 }
-                c.h1.feed(&self.scratch[..n]);
+                c.h1.feed(&self.scratch[..n], &mut self.spare);
                 *progress = true;
                 // A short read drained the socket: edge-triggered epoll reports
                 // the next data, so the read that would say WouldBlock is saved.
@@ -778,13 +781,15 @@ impl Worker {
                 req.id = self.next_id * self.workers as u64 + self.index as u64;
                 self.next_id += 1;
                 self.next_seq += 1;
-                c.log = Some(Box::new(LogInfo {
-                    method: req.method.clone(),
-                    target: req.target.clone(),
-                    version: req.version,
-                    referer: req.header("referer").map(<[u8]>::to_vec),
-                    user_agent: req.header("user-agent").map(<[u8]>::to_vec),
-                }));
+                if self.access.is_on() {
+                    c.log = Some(Box::new(LogInfo {
+                        method: req.method.clone(),
+                        target: req.target.clone(),
+                        version: req.version,
+                        referer: req.header("referer").map(<[u8]>::to_vec),
+                        user_agent: req.header("user-agent").map(<[u8]>::to_vec),
+                    }));
+                }
                 if let (Some(port), false, true) = (
                     self.https_port,
                     c.transport.is_tls(),

@@ -105,6 +105,43 @@ pub struct Conn {
     file: Option<FileBody>,
 }
 
+/// Buffers idle connections gave back, for the connections that read next.
+/// A keep-alive connection is idle between any two of its requests; freeing
+/// its two buffers there and allocating them again cost two malloc/free pairs
+/// per request. Bounded in count and bytes, so idle connections stay small.
+#[derive(Default)]
+pub struct Spare {
+    bufs: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+const SPARE_BUFFERS: usize = 256;
+const SPARE_BYTES: usize = 1 << 20;
+/// Larger buffers (a big response's) are freed rather than kept.
+const SPARE_LARGEST: usize = 16 << 10;
+
+impl Spare {
+    fn take(&mut self) -> Vec<u8> {
+        let b = self.bufs.pop().unwrap_or_default();
+        self.bytes -= b.capacity();
+        b
+    }
+
+    fn put(&mut self, mut b: Vec<u8>) {
+        let n = b.capacity();
+        if n == 0
+            || n > SPARE_LARGEST
+            || self.bufs.len() == SPARE_BUFFERS
+            || self.bytes + n > SPARE_BYTES
+        {
+            return;
+        }
+        b.clear();
+        self.bytes += n;
+        self.bufs.push(b);
+    }
+}
+
 /// Whether `buf` holds nothing but CRLFs (RFC 9112 §2.2 lets a server skip
 /// them before a request line); true for an empty buffer.
 fn only_empty_lines(buf: &[u8]) -> bool {
@@ -141,8 +178,15 @@ impl Conn {
         self.tls.is_some()
     }
 
-    /// Appends bytes read from the socket.
-    pub fn feed(&mut self, data: &[u8]) {
+    /// Appends bytes read from the socket. A connection that gave its buffers
+    /// back when it went idle takes them from `spare` again.
+    pub fn feed(&mut self, data: &[u8], spare: &mut Spare) {
+        if self.rbuf.capacity() == 0 {
+            self.rbuf = spare.take();
+        }
+        if self.out.capacity() == 0 {
+            self.out = spare.take();
+        }
         self.rbuf.extend_from_slice(data);
     }
 
@@ -216,16 +260,15 @@ impl Conn {
         }
     }
 
-    /// Frees buffers an idle connection holds, so idle connections stay small.
-    /// Frees the buffers of an idle connection: ten thousand idle keep-alive
-    /// connections must cost little memory (about 1 KiB each in all), which
-    /// outweighs the allocation a busy connection makes again per request.
-    pub fn shrink(&mut self) {
+    /// Gives the buffers of an idle connection back to `spare`: ten thousand
+    /// idle keep-alive connections must cost little memory (about 1 KiB each
+    /// in all), and the next request on any connection takes them again.
+    pub fn shrink(&mut self, spare: &mut Spare) {
         if self.rbuf.is_empty() {
-            self.rbuf = Vec::new();
+            spare.put(std::mem::take(&mut self.rbuf));
         }
         if self.out.is_empty() {
-            self.out = Vec::new();
+            spare.put(std::mem::take(&mut self.out));
         }
     }
 

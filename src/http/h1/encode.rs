@@ -21,7 +21,7 @@ pub struct Head<'a> {
     /// way (RFC 9110 §6.2); a 1.0 peer only changes the connection handling.
     pub http11: bool,
     pub status: u16,
-    pub headers: &'a [(String, Vec<u8>)],
+    pub headers: &'a [crate::http::message::Header],
     pub framing: Framing,
     pub date: &'a str,
     /// Whether the connection stays open after this response.
@@ -103,11 +103,11 @@ mod tests {
 
     #[test]
     fn head_with_length_and_handler_headers() {
-        let headers = vec![
-            ("content-type".to_string(), b"text/plain".to_vec()),
-            ("Content-Length".to_string(), b"999".to_vec()),
-            ("set-cookie".to_string(), b"a=1".to_vec()),
-            ("set-cookie".to_string(), b"b=2".to_vec()),
+        let headers: Vec<crate::http::message::Header> = vec![
+            ("content-type".into(), b"text/plain"[..].into()),
+            ("Content-Length".into(), b"999"[..].into()),
+            ("set-cookie".into(), b"a=1"[..].into()),
+            ("set-cookie".into(), b"b=2"[..].into()),
         ];
         let mut out = Vec::new();
         write_head(
