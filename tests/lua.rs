@@ -156,6 +156,26 @@ fn returned_function_and_string_response() {
 }
 
 #[test]
+fn req_kept_past_its_request_is_refused_clearly() {
+    // A handler that keeps `req` in a global and reads a field built on first
+    // use during a later request: that request is over, so the read fails.
+    let s = Server::start(
+        r#"local kept
+return function(req)
+  if req.path == "/keep" then kept = req return "kept" end
+  local ok, err = pcall(function() return kept.headers end)
+  return tostring(ok) .. " " .. tostring(err):match("req was used after its request ended")
+end
+"#,
+        &["--workers", "1"],
+    );
+    assert_eq!(get(&s, "/keep").text(), "kept");
+    let r = get(&s, "/later");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "false req was used after its request ended");
+}
+
+#[test]
 fn table_response_with_status_headers_and_multi_value_header() {
     let s = Server::start(
         r#"

@@ -20,7 +20,7 @@ use mlua::{
     Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Thread,
     Value, VmState,
 };
-use request::{BodyCtx, BodyHandle};
+use request::{BodyCtx, Requests};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -89,9 +89,13 @@ pub struct Failure {
 
 pub struct Task {
     thread: Thread,
-    start: Option<(Table, BodyHandle)>,
+    /// `req` until the first resume.
+    start: Option<Table>,
     budget: i64,
     body: Rc<BodyCtx>,
+    /// The request's handle in `requests` (what `req` holds).
+    handle: i64,
+    requests: Rc<Requests>,
     /// Values the next resume passes in (a blocking job's results).
     resume_args: Option<MultiValue>,
     spare: Rc<RefCell<Vec<Thread>>>,
@@ -101,6 +105,7 @@ impl Drop for Task {
     fn drop(&mut self) {
         // Uploaded files and the spooled body of the request are removed with it.
         self.body.release();
+        self.requests.remove(self.handle);
         // The coroutine is kept for the next request (reset when taken again).
         let mut spare = self.spare.borrow_mut();
         if spare.len() < SPARE_THREADS {
@@ -123,6 +128,7 @@ pub struct Runtime {
     http_error_mt: Table,
     /// Strings every `req` uses (request::interned).
     interned: Table,
+    requests: Rc<Requests>,
     budget: Rc<Budget>,
     instruction_limit: u64,
     memory_limit: usize,
@@ -138,6 +144,7 @@ struct Installed {
     library: Table,
     http_error_mt: Table,
     interned: Table,
+    requests: Rc<Requests>,
     /// `pcall`, `xpcall` and `coroutine.resume` that do not let a request go on
     /// past the memory limit (installed as globals in states flutter owns).
     guards: Table,
@@ -168,7 +175,8 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
     }
     let library = library::create(lua)?;
     let natives = lua.create_table()?;
-    request::natives(lua, &natives)?;
+    let requests = Rc::new(Requests::default());
+    request::natives(lua, &natives, &requests)?;
     let budget = Rc::new(Budget {
         left: Cell::new(i64::MAX),
         exceeded: Cell::new(0),
@@ -216,6 +224,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         library,
         http_error_mt,
         interned: request::interned(lua)?,
+        requests,
         guards,
         budget,
     });
@@ -393,6 +402,7 @@ impl Runtime {
             run: i.run.clone(),
             http_error_mt: i.http_error_mt.clone(),
             interned: i.interned.clone(),
+            requests: i.requests.clone(),
             budget: i.budget.clone(),
             lua,
             instruction_limit: settings.instruction_limit,
@@ -419,14 +429,14 @@ impl Runtime {
     /// Takes the request's headers (they move into Lua's handle of it).
     pub fn start(&self, req: &mut Request) -> Result<Task, Failure> {
         let internal = |e: mlua::Error| self.failure(500, e.to_string(), None);
-        let (table, handle) = request::build(&self.lua, &self.interned, req).map_err(internal)?;
+        let (table, ctx) = request::build(&self.lua, &self.interned, req).map_err(internal)?;
         // An empty body is left to the lazy path: most requests never look.
         let eager = {
             let b = req.body.borrow();
             b.complete && b.received > 0
         };
         if eager {
-            if let Err(e) = request::fill(&self.lua, &table, &handle) {
+            if let Err(e) = request::fill(&self.lua, &table, &ctx) {
                 return Err(self.failure(e.status, e.message, None));
             }
         }
@@ -449,8 +459,10 @@ impl Runtime {
         };
         Ok(Task {
             thread,
-            body: handle.0.clone(),
-            start: Some((table, handle)),
+            handle: self.requests.insert(ctx.clone()),
+            requests: self.requests.clone(),
+            body: ctx,
+            start: Some(table),
             resume_args: None,
             budget: self.task_budget(),
             spare: self.spare.clone(),
@@ -468,10 +480,9 @@ impl Runtime {
             w.enter();
         }
         let result = match task.start.take() {
-            Some((req, handle)) => {
-                task.thread
-                    .resume::<MultiValue>((self.handler.clone(), req, handle))
-            }
+            Some(req) => task
+                .thread
+                .resume::<MultiValue>((self.handler.clone(), req, task.handle)),
             None => task
                 .thread
                 .resume::<MultiValue>(task.resume_args.take().unwrap_or_default()),

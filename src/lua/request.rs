@@ -7,7 +7,7 @@ use crate::body::SharedBody;
 use crate::escape::percent_decode;
 use crate::form::{cookie, multipart, urlencoded};
 use crate::http::message::Request;
-use mlua::{AnyUserData, IntoLuaMulti, Lua, Table, UserData, Value};
+use mlua::{IntoLuaMulti, Lua, Table, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -33,18 +33,64 @@ pub struct BodyCtx {
 
 impl BodyCtx {
     /// Ends the request's hold on its body: uploaded files and the spooled body
-    /// are removed now, though Lua may keep the handle until it collects it.
+    /// are removed now, though the connection still shares the body.
     pub fn release(&self) {
         self.parts.borrow_mut().clear();
         self.body.borrow_mut().release();
     }
 }
 
-/// The userdata handle the prelude keeps per request.
-#[derive(Clone)]
-pub struct BodyHandle(pub Rc<BodyCtx>);
+/// The requests a Lua state is running, by handle. `req` holds its
+/// request's handle as a plain integer: a userdata per request, with its
+/// finalizer, cost about a tenth of a small request. A handle kept past its
+/// request finds nothing (its slot's generation has moved on).
+#[derive(Default)]
+pub struct Requests {
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<u32>>,
+}
 
-impl UserData for BodyHandle {}
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    ctx: Option<Rc<BodyCtx>>,
+}
+
+impl Requests {
+    /// Registers a request; the handle is what `req` keeps.
+    pub fn insert(&self, ctx: Rc<BodyCtx>) -> i64 {
+        let mut slots = self.slots.borrow_mut();
+        let index = self.free.borrow_mut().pop().unwrap_or_else(|| {
+            slots.push(Slot::default());
+            (slots.len() - 1) as u32
+        });
+        let slot = &mut slots[index as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.ctx = Some(ctx);
+        i64::from(slot.generation) << 32 | i64::from(index)
+    }
+
+    /// Ends a request: its handle finds nothing from now on.
+    pub fn remove(&self, handle: i64) {
+        let index = (handle & 0xffff_ffff) as u32;
+        if let Some(slot) = self.slots.borrow_mut().get_mut(index as usize) {
+            if slot.ctx.take().is_some() {
+                self.free.borrow_mut().push(index);
+            }
+        }
+    }
+
+    fn get(&self, handle: i64) -> mlua::Result<Rc<BodyCtx>> {
+        let index = (handle & 0xffff_ffff) as usize;
+        let generation = (handle >> 32) as u32;
+        self.slots
+            .borrow()
+            .get(index)
+            .filter(|s| s.generation == generation)
+            .and_then(|s| s.ctx.clone())
+            .ok_or_else(|| mlua::Error::runtime("req was used after its request ended"))
+    }
+}
 
 /// A request failure answered with a status other than 500 (a malformed body).
 pub struct BadBody {
@@ -155,7 +201,7 @@ unsafe fn push_value(l: *mut mlua::ffi::lua_State, value: &[u8], g: usize) {
 /// `cookies`, `remote_addr` and `tls` on first use (see [`lazy_field`] and the
 /// prelude), the body fields once the body is complete. Takes the request's
 /// headers instead of copying them.
-pub fn build(lua: &Lua, interned: &Table, req: &mut Request) -> mlua::Result<(Table, BodyHandle)> {
+pub fn build(lua: &Lua, interned: &Table, req: &mut Request) -> mlua::Result<(Table, Rc<BodyCtx>)> {
     let path: Cow<[u8]> = if req.path.contains('%') {
         Cow::Owned(percent_decode(req.path.as_bytes(), false))
     } else {
@@ -192,15 +238,15 @@ pub fn build(lua: &Lua, interned: &Table, req: &mut Request) -> mlua::Result<(Ta
             ffi::lua_remove(l, 1);
         })?
     };
-    let handle = BodyHandle(Rc::new(BodyCtx {
+    let ctx = Rc::new(BodyCtx {
         body: req.body.clone(),
         parts: RefCell::new(Vec::new()),
         headers: std::mem::take(&mut req.headers),
-        query: req.query.clone(),
+        query: std::mem::take(&mut req.query),
         remote: req.remote,
         tls: req.tls.clone(),
-    }));
-    Ok((t, handle))
+    });
+    Ok((t, ctx))
 }
 
 /// The value of a lazily built field of `req` (nil for any other name).
@@ -319,8 +365,7 @@ fn is_json(ct: &[u8]) -> bool {
 
 /// Sets `body`, `body_path`, `form`, `files` and `json` on `req` from a complete body.
 /// A malformed form or JSON body raises an error answered with 400.
-pub fn fill(lua: &Lua, req: &Table, handle: &BodyHandle) -> Result<(), BadBody> {
-    let ctx = &handle.0;
+pub fn fill(lua: &Lua, req: &Table, ctx: &BodyCtx) -> Result<(), BadBody> {
     let ct = content_type(ctx);
     let mut body = ctx.body.borrow_mut();
     if let Some(path) = body.spool_path() {
@@ -412,13 +457,14 @@ pub fn fill(lua: &Lua, req: &Table, handle: &BodyHandle) -> Result<(), BadBody> 
 
 /// The native functions the prelude's `req` metatable calls. A failed body
 /// comes back as `nil, status, message` for the prelude to raise.
-pub fn natives(lua: &Lua, t: &Table) -> mlua::Result<()> {
+pub fn natives(lua: &Lua, t: &Table, requests: &Rc<Requests>) -> mlua::Result<()> {
     // body_read(handle, n) -> string | false (nothing yet) | nil (end)
+    let r = requests.clone();
     t.raw_set(
         "body_read",
-        lua.create_function(|lua, (h, n): (AnyUserData, Option<usize>)| {
-            let h = h.borrow::<BodyHandle>()?;
-            let mut body = h.0.body.borrow_mut();
+        lua.create_function(move |lua, (h, n): (i64, Option<usize>)| {
+            let ctx = r.get(h)?;
+            let mut body = ctx.body.borrow_mut();
             if let Some(why) = &body.failed {
                 return (Value::Nil, 400, why.as_str()).into_lua_multi(lua);
             }
@@ -438,19 +484,20 @@ pub fn natives(lua: &Lua, t: &Table) -> mlua::Result<()> {
         })?,
     )?;
     // req_field(handle, name) -> the lazily built field
+    let r = requests.clone();
     t.raw_set(
         "req_field",
-        lua.create_function(|lua, (h, name): (AnyUserData, mlua::LuaString)| {
-            let h = h.borrow::<BodyHandle>()?;
-            lazy_field(lua, &h.0, &name.as_bytes())
+        lua.create_function(move |lua, (h, name): (i64, mlua::LuaString)| {
+            lazy_field(lua, &*r.get(h)?, &name.as_bytes())
         })?,
     )?;
     // body_complete(handle) -> bool | nil, status, message
+    let r = requests.clone();
     t.raw_set(
         "body_complete",
-        lua.create_function(|lua, h: AnyUserData| {
-            let h = h.borrow::<BodyHandle>()?;
-            let body = h.0.body.borrow();
+        lua.create_function(move |lua, h: i64| {
+            let ctx = r.get(h)?;
+            let body = ctx.body.borrow();
             match &body.failed {
                 Some(why) => (Value::Nil, 400, why.as_str()).into_lua_multi(lua),
                 None => body.complete.into_lua_multi(lua),
@@ -458,11 +505,11 @@ pub fn natives(lua: &Lua, t: &Table) -> mlua::Result<()> {
         })?,
     )?;
     // body_fill(req, handle) -> true | nil, status, message
+    let r = requests.clone();
     t.raw_set(
         "body_fill",
-        lua.create_function(|lua, (req, h): (Table, AnyUserData)| {
-            let h = h.borrow::<BodyHandle>()?;
-            match fill(lua, &req, &h) {
+        lua.create_function(move |lua, (req, h): (Table, i64)| {
+            match fill(lua, &req, &*r.get(h)?) {
                 Ok(()) => true.into_lua_multi(lua),
                 Err(e) => (Value::Nil, e.status, e.message).into_lua_multi(lua),
             }
