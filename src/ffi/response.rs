@@ -26,7 +26,7 @@ impl ResponseBuilder {
         Response {
             status: self.status.unwrap_or(200),
             headers: self.headers,
-            body: ResponseBody::Full(self.body),
+            body: ResponseBody::Full(self.body.into()),
         }
     }
 }

@@ -310,7 +310,7 @@ impl Files {
                 return Response {
                     status: 304,
                     headers,
-                    body: ResponseBody::Full(Vec::new()),
+                    body: ResponseBody::Full(Vec::new().into()),
                 };
             }
             Precondition::Go => {}

@@ -62,9 +62,34 @@ impl Request {
     }
 }
 
+/// The bytes of a whole body: our own, or held where they were made (a Lua
+/// string stays in Lua until it is copied to the connection's output, which
+/// saves a copy and, for a large body, the allocation of one).
+pub enum Bytes {
+    Owned(Vec<u8>),
+    Held(Box<dyn AsRef<[u8]>>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Held(b) => (**b).as_ref(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Bytes {
+        Bytes::Owned(v)
+    }
+}
+
 pub enum ResponseBody {
     /// The whole body.
-    Full(Vec<u8>),
+    Full(Bytes),
     /// Chunks follow as the handler produces them.
     Stream,
     /// Parts of an open file: the protocol writes the head, then the worker
@@ -128,7 +153,7 @@ impl Response {
         Response {
             status,
             headers: vec![("content-type".into(), content_type.as_bytes().into())],
-            body: ResponseBody::Full(body),
+            body: ResponseBody::Full(body.into()),
         }
     }
 

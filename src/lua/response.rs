@@ -6,7 +6,7 @@
 //! the framing of what goes on the wire.
 
 use super::raw;
-use crate::http::message::{is_field_value, is_token, Header, Response, ResponseBody};
+use crate::http::message::{is_field_value, is_token, Bytes, Header, Response, ResponseBody};
 use mlua::{Lua, MultiValue, Table, Value};
 use std::borrow::Cow;
 
@@ -17,7 +17,7 @@ pub fn convert(lua: &Lua, value: Value) -> Result<Response, String> {
         Value::String(s) => Ok(Response {
             status: 200,
             headers: vec![("content-type".into(), HTML.into())],
-            body: ResponseBody::Full(s.as_bytes().to_vec()),
+            body: ResponseBody::Full(held(&s)),
         }),
         Value::Table(t) => from_table(lua, &t),
         Value::Nil => {
@@ -28,6 +28,11 @@ pub fn convert(lua: &Lua, value: Value) -> Result<Response, String> {
             other.type_name()
         )),
     }
+}
+
+/// A Lua string as a body, not copied until it goes to the connection.
+fn held(s: &mlua::LuaString) -> Bytes {
+    Bytes::Held(Box::new(s.as_bytes()))
 }
 
 /// The fields of a response table, read in one protected call (mlua's
@@ -139,14 +144,14 @@ fn from_table(lua: &Lua, t: &Table) -> Result<Response, String> {
     } else if !json.is_nil() {
         let text = super::json::encode(&json)?;
         set_default_type(&mut headers, b"application/json");
-        ResponseBody::Full(text.into_bytes())
+        ResponseBody::Full(text.into_bytes().into())
     } else {
         match body {
-            Value::Nil => ResponseBody::Full(Vec::new()),
-            Value::String(s) => ResponseBody::Full(s.as_bytes().to_vec()),
+            Value::Nil => ResponseBody::Full(Vec::new().into()),
+            Value::String(s) => ResponseBody::Full(held(&s)),
             Value::Integer(_) | Value::Number(_) => {
                 let s: String = t.raw_get("body").map_err(lua_err)?;
-                ResponseBody::Full(s.into_bytes())
+                ResponseBody::Full(s.into_bytes().into())
             }
             Value::Function(_) => ResponseBody::Stream,
             other => {

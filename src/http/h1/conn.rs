@@ -108,37 +108,36 @@ pub struct Conn {
 /// Buffers idle connections gave back, for the connections that read next.
 /// A keep-alive connection is idle between any two of its requests; freeing
 /// its two buffers there and allocating them again cost two malloc/free pairs
-/// per request. Bounded in count and bytes, so idle connections stay small.
+/// per request. Read and output buffers are kept apart, so an output buffer
+/// that grew to a response's size goes to the next response. Bounded in count
+/// and bytes, so idle connections stay small.
 #[derive(Default)]
 pub struct Spare {
-    bufs: Vec<Vec<u8>>,
+    read: Vec<Vec<u8>>,
+    out: Vec<Vec<u8>>,
     bytes: usize,
 }
 
-const SPARE_BUFFERS: usize = 256;
+const SPARE_BUFFERS: usize = 128;
 const SPARE_BYTES: usize = 1 << 20;
 /// Larger buffers (a big response's) are freed rather than kept.
 const SPARE_LARGEST: usize = 16 << 10;
 
 impl Spare {
-    fn take(&mut self) -> Vec<u8> {
-        let b = self.bufs.pop().unwrap_or_default();
-        self.bytes -= b.capacity();
+    fn take(list: &mut Vec<Vec<u8>>, bytes: &mut usize) -> Vec<u8> {
+        let b = list.pop().unwrap_or_default();
+        *bytes -= b.capacity();
         b
     }
 
-    fn put(&mut self, mut b: Vec<u8>) {
+    fn put(list: &mut Vec<Vec<u8>>, bytes: &mut usize, mut b: Vec<u8>) {
         let n = b.capacity();
-        if n == 0
-            || n > SPARE_LARGEST
-            || self.bufs.len() == SPARE_BUFFERS
-            || self.bytes + n > SPARE_BYTES
-        {
+        if n == 0 || n > SPARE_LARGEST || list.len() == SPARE_BUFFERS || *bytes + n > SPARE_BYTES {
             return;
         }
         b.clear();
-        self.bytes += n;
-        self.bufs.push(b);
+        *bytes += n;
+        list.push(b);
     }
 }
 
@@ -182,10 +181,10 @@ impl Conn {
     /// back when it went idle takes them from `spare` again.
     pub fn feed(&mut self, data: &[u8], spare: &mut Spare) {
         if self.rbuf.capacity() == 0 {
-            self.rbuf = spare.take();
+            self.rbuf = Spare::take(&mut spare.read, &mut spare.bytes);
         }
         if self.out.capacity() == 0 {
-            self.out = spare.take();
+            self.out = Spare::take(&mut spare.out, &mut spare.bytes);
         }
         self.rbuf.extend_from_slice(data);
     }
@@ -265,10 +264,18 @@ impl Conn {
     /// in all), and the next request on any connection takes them again.
     pub fn shrink(&mut self, spare: &mut Spare) {
         if self.rbuf.is_empty() {
-            spare.put(std::mem::take(&mut self.rbuf));
+            Spare::put(
+                &mut spare.read,
+                &mut spare.bytes,
+                std::mem::take(&mut self.rbuf),
+            );
         }
         if self.out.is_empty() {
-            spare.put(std::mem::take(&mut self.out));
+            Spare::put(
+                &mut spare.out,
+                &mut spare.bytes,
+                std::mem::take(&mut self.out),
+            );
         }
     }
 
@@ -461,7 +468,7 @@ impl Conn {
         let mut response = response;
         if let ResponseBody::Path(_) = response.body {
             // The worker opens a handler's file before this; never send the path.
-            response.body = ResponseBody::Full(Vec::new());
+            response.body = ResponseBody::Full(Vec::new().into());
         }
         let framing = match &response.body {
             ResponseBody::Full(_) if no_body => Framing::None(None),
@@ -508,11 +515,7 @@ impl Conn {
             ResponseBody::Full(b) => {
                 if !matches!(framing, Framing::None(_)) {
                     self.body_bytes_sent = b.len() as u64;
-                    if self.out.is_empty() {
-                        self.out = b;
-                    } else {
-                        self.out.extend_from_slice(&b);
-                    }
+                    self.out.extend_from_slice(&b);
                 }
                 self.end_response();
             }
