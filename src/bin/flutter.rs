@@ -7,6 +7,14 @@ use flutter::config::{Kind, OPTIONS};
 use flutter::{Config, Server};
 use std::process::ExitCode;
 
+// mimalloc: a Lua state allocates and frees many small objects per request,
+// and glibc's malloc was 10-19 % of a request's instructions (bench/NOTES.md).
+// Without transparent huge pages (`no_thp`), its resident memory at rest
+// stays that of glibc's. The C library and the Lua module keep the
+// embedder's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn command() -> Command {
     let mut cmd = Command::new("flutter")
         .version(env!("CARGO_PKG_VERSION"))
