@@ -290,18 +290,20 @@ fn expired_cookie_gives_a_new_session() {
     let s = Server::start(
         APP,
         &[
+            // Expiry has whole seconds: with 1 s, two requests that straddle
+            // a second's turn would find the cookie expired already.
             "--session-max-age",
-            "1",
+            "2",
             "--session-secret",
             "a test secret of enough length",
         ],
     );
     let (_, cookies, _) = with_cookie(&s, "/count", "x=1");
     let v = session_value(&cookies);
-    assert!(cookies[0].contains("Max-Age=1"));
+    assert!(cookies[0].contains("Max-Age=2"));
     let (_, _, body) = with_cookie(&s, "/count", &format!("flutter_session={v}"));
     assert_eq!(body, "2");
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
     let (st, _, body) = with_cookie(&s, "/count", &format!("flutter_session={v}"));
     assert_eq!((st, body.as_str()), (200, "1"));
     wait_for_log(&s, "expired", 1);
