@@ -208,7 +208,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
             .set_name("=flutter.compat51")
             .call::<Table>(())?,
     );
-    let (run, additions, http_error_mt, guards): (Function, Table, Table, Table) =
+    let (run, additions, http_error_mt, guards, private): (Function, Table, Table, Table, Table) =
         prelude.call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), &natives))?;
     lua.set_named_registry_value("flutter.await", natives.raw_get::<Function>("await")?)?;
     for pair in additions.pairs::<Value, Value>() {
@@ -223,7 +223,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         run,
         library,
         http_error_mt,
-        interned: request::interned(lua)?,
+        interned: request::interned(lua, &private)?,
         requests,
         guards,
         budget,
@@ -428,17 +428,44 @@ impl Runtime {
     /// Starts the handler for a request (it runs at the first [`Runtime::resume`]).
     /// Takes the request's headers (they move into Lua's handle of it).
     pub fn start(&self, req: &mut Request) -> Result<Task, Failure> {
+        let ctx = request::context(req);
+        let handle = self.requests.insert(ctx.clone());
+        let (table, thread) = self.prepare(req, &ctx, handle).inspect_err(|_| {
+            self.requests.remove(handle);
+        })?;
+        Ok(Task {
+            thread,
+            handle,
+            requests: self.requests.clone(),
+            body: ctx,
+            start: Some(table),
+            resume_args: None,
+            budget: self.task_budget(),
+            spare: self.spare.clone(),
+        })
+    }
+
+    /// `req`, with its body fields when the body is here already, and the
+    /// coroutine to run the handler on.
+    fn prepare(
+        &self,
+        req: &Request,
+        ctx: &BodyCtx,
+        handle: i64,
+    ) -> Result<(Table, Thread), Failure> {
         let internal = |e: mlua::Error| self.failure(500, e.to_string(), None);
-        let (table, ctx) = request::build(&self.lua, &self.interned, req).map_err(internal)?;
+        let table =
+            request::build(&self.lua, &self.interned, req, ctx, handle).map_err(internal)?;
         // An empty body is left to the lazy path: most requests never look.
         let eager = {
             let b = req.body.borrow();
             b.complete && b.received > 0
         };
         if eager {
-            if let Err(e) = request::fill(&self.lua, &table, &ctx) {
+            if let Err(e) = request::fill(&self.lua, &table, ctx) {
                 return Err(self.failure(e.status, e.message, None));
             }
+            request::mark_filled(&self.interned, &table).map_err(internal)?;
         }
         // The thread gets the budget hook (see arm_budget_hook).
         let reused = self
@@ -457,16 +484,7 @@ impl Runtime {
                 t
             }
         };
-        Ok(Task {
-            thread,
-            handle: self.requests.insert(ctx.clone()),
-            requests: self.requests.clone(),
-            body: ctx,
-            start: Some(table),
-            resume_args: None,
-            budget: self.task_budget(),
-            spare: self.spare.clone(),
-        })
+        Ok((table, thread))
     }
 
     pub fn resume(&self, task: &mut Task) -> Step {
@@ -482,7 +500,7 @@ impl Runtime {
         let result = match task.start.take() {
             Some(req) => task
                 .thread
-                .resume::<MultiValue>((self.handler.clone(), req, task.handle)),
+                .resume::<MultiValue>((self.handler.clone(), req)),
             None => task
                 .thread
                 .resume::<MultiValue>(task.resume_args.take().unwrap_or_default()),

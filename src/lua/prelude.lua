@@ -100,11 +100,9 @@ local function on_error(e)
   return traceback(e, 2)
 end
 
-local function run(handler, req, body)
-  rawset(req, HANDLE, body)
-  -- A body complete before the handler starts is filled in already (form is always set).
-  if rawget(req, "form") ~= nil then rawset(req, FILLED, true) end
-  setmetatable(req, req_mt)
+-- `req` comes with its handle, its metatable and, when the body was read
+-- before the handler started, FILLED set (request::build in Rust).
+local function run(handler, req)
   local ok, res = xpcall(handler, on_error, req)
   if not ok then return FAIL, res end
   -- A session the handler used is saved, and its cookie set, before the head goes out.
@@ -190,4 +188,4 @@ function library.sleep(seconds)
   yield(TOKEN, SLEEP, seconds)
 end
 
-return run, library, http_error_mt, guards
+return run, library, http_error_mt, guards, { HANDLE, FILLED, req_mt }

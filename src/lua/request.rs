@@ -173,15 +173,38 @@ const PATHS: usize = 1;
 const VERSIONS: usize = 2;
 const SCHEMES: usize = 3;
 
+/// What the prelude keeps private to `req`, after the strings in the
+/// interned table: the handle's key, the key saying the body fields are set,
+/// and `req`'s metatable.
+const PRIVATE: usize = 3;
+const HANDLE_KEY: usize = 0;
+const FILLED_KEY: usize = 1;
+const REQ_MT: usize = 2;
+
+/// The place of private value `i` in the interned table.
+fn private_at(i: usize) -> mlua::ffi::lua_Integer {
+    let strings = KEYS.len() + GROUPS.iter().map(|g| g.len()).sum::<usize>();
+    (strings + i + 1) as mlua::ffi::lua_Integer
+}
+
 /// The strings above, interned once per state in one table (KEYS, then the
 /// groups in order): a string pushed from there is a table read, where
-/// pushing its text hashes it again, which was about a third of building `req`.
-pub fn interned(lua: &Lua) -> mlua::Result<Table> {
+/// pushing its text hashes it again, which was about a third of building
+/// `req`. The prelude's `private` values (PRIVATE of them) follow.
+pub fn interned(lua: &Lua, private: &Table) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     for s in KEYS.iter().chain(GROUPS.iter().flat_map(|g| g.iter())) {
         t.raw_push(lua.create_string(s)?)?;
     }
+    for i in 1..=PRIVATE {
+        t.raw_push(private.raw_get::<Value>(i)?)?;
+    }
     Ok(t)
+}
+
+/// Marks `req`'s body fields as set (the body was read before the handler).
+pub fn mark_filled(interned: &Table, req: &Table) -> mlua::Result<()> {
+    req.raw_set(interned.raw_get::<Value>(private_at(FILLED_KEY))?, true)
 }
 
 /// Pushes `value`: from the interned table at stack index 1 when it is in
@@ -197,11 +220,30 @@ unsafe fn push_value(l: *mut mlua::ffi::lua_State, value: &[u8], g: usize) {
     }
 }
 
+/// What Lua keeps of a request besides `req`'s scalar fields. Takes the
+/// request's headers and query instead of copying them.
+pub fn context(req: &mut Request) -> Rc<BodyCtx> {
+    Rc::new(BodyCtx {
+        body: req.body.clone(),
+        parts: RefCell::new(Vec::new()),
+        headers: std::mem::take(&mut req.headers),
+        query: std::mem::take(&mut req.query),
+        remote: req.remote,
+        tls: req.tls.clone(),
+    })
+}
+
 /// Builds `req` for a request: the scalar fields now, `headers`, `args`,
 /// `cookies`, `remote_addr` and `tls` on first use (see [`lazy_field`] and the
-/// prelude), the body fields once the body is complete. Takes the request's
-/// headers instead of copying them.
-pub fn build(lua: &Lua, interned: &Table, req: &mut Request) -> mlua::Result<(Table, Rc<BodyCtx>)> {
+/// prelude), the body fields once the body is complete. `handle` is the
+/// request's in [`Requests`]; `req` gets its metatable here too.
+pub fn build(
+    lua: &Lua,
+    interned: &Table,
+    req: &Request,
+    ctx: &BodyCtx,
+    handle: i64,
+) -> mlua::Result<Table> {
     let path: Cow<[u8]> = if req.path.contains('%') {
         Cow::Owned(percent_decode(req.path.as_bytes(), false))
     } else {
@@ -211,7 +253,7 @@ pub fn build(lua: &Lua, interned: &Table, req: &mut Request) -> mlua::Result<(Ta
     let strings: [(&[u8], usize); 6] = [
         (req.method.as_bytes(), METHODS),
         (&path, PATHS),
-        (req.query.as_bytes(), PATHS),
+        (ctx.query.as_bytes(), PATHS),
         (req.target.as_bytes(), PATHS),
         (req.version.as_bytes(), VERSIONS),
         (req.scheme.as_bytes(), SCHEMES),
@@ -235,18 +277,15 @@ pub fn build(lua: &Lua, interned: &Table, req: &mut Request) -> mlua::Result<(Ta
                 ffi::lua_pushinteger(l, *n);
                 ffi::lua_rawset(l, 2);
             }
+            ffi::lua_rawgeti(l, 1, private_at(HANDLE_KEY));
+            ffi::lua_pushinteger(l, handle);
+            ffi::lua_rawset(l, 2);
+            ffi::lua_rawgeti(l, 1, private_at(REQ_MT));
+            ffi::lua_setmetatable(l, 2);
             ffi::lua_remove(l, 1);
         })?
     };
-    let ctx = Rc::new(BodyCtx {
-        body: req.body.clone(),
-        parts: RefCell::new(Vec::new()),
-        headers: std::mem::take(&mut req.headers),
-        query: std::mem::take(&mut req.query),
-        remote: req.remote,
-        tls: req.tls.clone(),
-    });
-    Ok((t, ctx))
+    Ok(t)
 }
 
 /// The value of a lazily built field of `req` (nil for any other name).
@@ -523,9 +562,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn push_value_finds_every_interned_value() {
+    fn the_interned_table_holds_what_its_readers_expect() {
         let lua = Lua::new();
-        let t = interned(&lua).unwrap();
+        let t = interned(&lua, &lua.create_sequence_from([1, 2, 3]).unwrap()).unwrap();
         for (g, group) in GROUPS.iter().enumerate() {
             for value in group.iter().copied().chain([&b"other"[..]]) {
                 // SAFETY: the table is at index 1; one value is left on the stack.
@@ -539,5 +578,10 @@ mod tests {
                 assert_eq!(&got.as_bytes()[..], value, "group {g}");
             }
         }
+        for i in 0..PRIVATE {
+            let got: usize = t.raw_get(private_at(i)).unwrap();
+            assert_eq!(got, i + 1, "private value {i}");
+        }
+        assert_eq!(t.raw_len(), private_at(PRIVATE - 1) as usize);
     }
 }
