@@ -28,6 +28,7 @@ use crate::escape::percent_decode;
 use crate::http::message::{FileBody, Request, Response, ResponseBody};
 use cache::{Cache, Confine, Opened};
 use range::Ranges;
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -240,13 +241,13 @@ impl Files {
         mut headers: Headers,
         confined: bool,
     ) -> Response {
-        let content_type = match header_value(&headers, "content-type") {
-            Some(t) => t.to_vec(),
+        let content_type: Cow<'static, [u8]> = match header_value(&headers, "content-type") {
+            Some(t) => t.to_vec().into(),
             None => {
                 let name = path.file_name().map_or(&b""[..], |n| n.as_bytes());
-                let t = mime::for_name(name).as_bytes().to_vec();
-                headers.push(("content-type".into(), t.clone().into()));
-                t
+                let t = mime::for_name(name).as_bytes();
+                headers.push(("content-type".into(), t.into()));
+                t.into()
             }
         };
         // A precompressed sibling, when the client takes its coding.
@@ -266,7 +267,7 @@ impl Files {
                 vary = true;
                 if accept.is_some_and(|a| accepts(a, coding)) {
                     chosen = sibling;
-                    headers.push(("content-encoding".into(), coding.as_bytes().to_vec().into()));
+                    headers.push(("content-encoding".into(), coding.as_bytes().into()));
                     break;
                 }
             }

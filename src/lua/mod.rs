@@ -92,7 +92,6 @@ pub struct Task {
     /// `req` until the first resume.
     start: Option<Table>,
     budget: i64,
-    body: Rc<BodyCtx>,
     /// The request's handle in `requests` (what `req` holds).
     handle: i64,
     requests: Rc<Requests>,
@@ -104,7 +103,6 @@ pub struct Task {
 impl Drop for Task {
     fn drop(&mut self) {
         // Uploaded files and the spooled body of the request are removed with it.
-        self.body.release();
         self.requests.remove(self.handle);
         // The coroutine is kept for the next request (reset when taken again).
         let mut spare = self.spare.borrow_mut();
@@ -437,7 +435,6 @@ impl Runtime {
             thread,
             handle,
             requests: self.requests.clone(),
-            body: ctx,
             start: Some(table),
             resume_args: None,
             budget: self.task_budget(),

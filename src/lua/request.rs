@@ -70,13 +70,18 @@ impl Requests {
         i64::from(slot.generation) << 32 | i64::from(index)
     }
 
-    /// Ends a request: its handle finds nothing from now on.
+    /// Ends a request: its uploads and spooled body are removed, and its
+    /// handle finds nothing from now on.
     pub fn remove(&self, handle: i64) {
         let index = (handle & 0xffff_ffff) as u32;
-        if let Some(slot) = self.slots.borrow_mut().get_mut(index as usize) {
-            if slot.ctx.take().is_some() {
-                self.free.borrow_mut().push(index);
-            }
+        let ctx = self
+            .slots
+            .borrow_mut()
+            .get_mut(index as usize)
+            .and_then(|slot| slot.ctx.take());
+        if let Some(ctx) = ctx {
+            ctx.release();
+            self.free.borrow_mut().push(index);
         }
     }
 
@@ -181,10 +186,21 @@ const HANDLE_KEY: usize = 0;
 const FILLED_KEY: usize = 1;
 const REQ_MT: usize = 2;
 
+/// The place in the interned table (from 0) of the first value of group
+/// `g`; of the first private value for `g` = GROUPS.len().
+const fn group_start(g: usize) -> usize {
+    let mut at = KEYS.len();
+    let mut i = 0;
+    while i < g {
+        at += GROUPS[i].len();
+        i += 1;
+    }
+    at
+}
+
 /// The place of private value `i` in the interned table.
 fn private_at(i: usize) -> mlua::ffi::lua_Integer {
-    let strings = KEYS.len() + GROUPS.iter().map(|g| g.len()).sum::<usize>();
-    (strings + i + 1) as mlua::ffi::lua_Integer
+    (group_start(GROUPS.len()) + i + 1) as mlua::ffi::lua_Integer
 }
 
 /// The strings above, interned once per state in one table (KEYS, then the
@@ -212,8 +228,7 @@ pub fn mark_filled(interned: &Table, req: &Table) -> mlua::Result<()> {
 unsafe fn push_value(l: *mut mlua::ffi::lua_State, value: &[u8], g: usize) {
     match GROUPS[g].iter().position(|s| *s == value) {
         Some(i) => {
-            let before: usize = GROUPS[..g].iter().map(|group| group.len()).sum();
-            let at = KEYS.len() + before + i + 1;
+            let at = group_start(g) + i + 1;
             mlua::ffi::lua_rawgeti(l, 1, at as mlua::ffi::lua_Integer);
         }
         None => raw::push_bytes(l, value),

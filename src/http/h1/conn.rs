@@ -109,35 +109,45 @@ pub struct Conn {
 /// A keep-alive connection is idle between any two of its requests; freeing
 /// its two buffers there and allocating them again cost two malloc/free pairs
 /// per request. Read and output buffers are kept apart, so an output buffer
-/// that grew to a response's size goes to the next response. Bounded in count
-/// and bytes, so idle connections stay small.
+/// that grew to a response's size goes to the next response.
 #[derive(Default)]
 pub struct Spare {
-    read: Vec<Vec<u8>>,
-    out: Vec<Vec<u8>>,
+    read: Pool,
+    out: Pool,
+}
+
+/// Spare buffers of one kind, bounded in count and bytes so that idle
+/// connections stay small.
+#[derive(Default)]
+struct Pool {
+    bufs: Vec<Vec<u8>>,
     bytes: usize,
 }
 
-const SPARE_BUFFERS: usize = 128;
-const SPARE_BYTES: usize = 1 << 20;
+const POOL_BUFFERS: usize = 128;
+const POOL_BYTES: usize = 512 << 10;
 /// Larger buffers (a big response's) are freed rather than kept.
-const SPARE_LARGEST: usize = 16 << 10;
+const POOL_LARGEST: usize = 16 << 10;
 
-impl Spare {
-    fn take(list: &mut Vec<Vec<u8>>, bytes: &mut usize) -> Vec<u8> {
-        let b = list.pop().unwrap_or_default();
-        *bytes -= b.capacity();
+impl Pool {
+    fn take(&mut self) -> Vec<u8> {
+        let b = self.bufs.pop().unwrap_or_default();
+        self.bytes -= b.capacity();
         b
     }
 
-    fn put(list: &mut Vec<Vec<u8>>, bytes: &mut usize, mut b: Vec<u8>) {
+    fn put(&mut self, mut b: Vec<u8>) {
         let n = b.capacity();
-        if n == 0 || n > SPARE_LARGEST || list.len() == SPARE_BUFFERS || *bytes + n > SPARE_BYTES {
+        if n == 0
+            || n > POOL_LARGEST
+            || self.bufs.len() == POOL_BUFFERS
+            || self.bytes + n > POOL_BYTES
+        {
             return;
         }
         b.clear();
-        *bytes += n;
-        list.push(b);
+        self.bytes += n;
+        self.bufs.push(b);
     }
 }
 
@@ -181,10 +191,10 @@ impl Conn {
     /// back when it went idle takes them from `spare` again.
     pub fn feed(&mut self, data: &[u8], spare: &mut Spare) {
         if self.rbuf.capacity() == 0 {
-            self.rbuf = Spare::take(&mut spare.read, &mut spare.bytes);
+            self.rbuf = spare.read.take();
         }
         if self.out.capacity() == 0 {
-            self.out = Spare::take(&mut spare.out, &mut spare.bytes);
+            self.out = spare.out.take();
         }
         self.rbuf.extend_from_slice(data);
     }
@@ -264,18 +274,10 @@ impl Conn {
     /// in all), and the next request on any connection takes them again.
     pub fn shrink(&mut self, spare: &mut Spare) {
         if self.rbuf.is_empty() {
-            Spare::put(
-                &mut spare.read,
-                &mut spare.bytes,
-                std::mem::take(&mut self.rbuf),
-            );
+            spare.read.put(std::mem::take(&mut self.rbuf));
         }
         if self.out.is_empty() {
-            Spare::put(
-                &mut spare.out,
-                &mut spare.bytes,
-                std::mem::take(&mut self.out),
-            );
+            spare.out.put(std::mem::take(&mut self.out));
         }
     }
 
