@@ -313,20 +313,20 @@ fn bind_all(config: &Config) -> Result<(Listeners, Vec<SocketAddr>), StartError>
         };
         // SO_REUSEPORT would let this bind share a port another process holds;
         // a probe bound without it finds out, and gives port 0 its number.
-        let probe = std::net::TcpListener::bind(requested).map_err(|e| bind_err(requested, e))?;
+        let probe = bind_one(requested, Bind::Probe).map_err(|e| bind_err(requested, e))?;
         let port = probe
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?
             .port();
         drop(probe);
         let requested = SocketAddr::new(requested.ip(), port);
-        let first = bind_one(requested).map_err(|e| bind_err(requested, e))?;
+        let first = bind_one(requested, Bind::Listener).map_err(|e| bind_err(requested, e))?;
         let actual = first
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?;
         let mut set = vec![first];
         for _ in 1..config.workers {
-            set.push(bind_one(actual).map_err(|e| bind_err(actual, e))?);
+            set.push(bind_one(actual, Bind::Listener).map_err(|e| bind_err(actual, e))?);
         }
         sets.push((set, is_tls));
         addrs.push(actual);
@@ -334,7 +334,17 @@ fn bind_all(config: &Config) -> Result<(Listeners, Vec<SocketAddr>), StartError>
     Ok((sets, addrs))
 }
 
-fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+#[derive(Clone, Copy, PartialEq)]
+enum Bind {
+    /// Only claims the address: it never listens, so a client connecting
+    /// during start-up is refused (and retries) rather than queued on a
+    /// socket about to close, which would reset its connection.
+    Probe,
+    /// One worker's listener, sharing the port with the others (SO_REUSEPORT).
+    Listener,
+}
+
+fn bind_one(addr: SocketAddr, kind: Bind) -> std::io::Result<std::net::TcpListener> {
     use std::os::fd::FromRawFd;
     let domain = if addr.is_ipv4() {
         libc::AF_INET
@@ -354,7 +364,11 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
         }
         let listener = std::net::TcpListener::from_raw_fd(fd);
         let one: libc::c_int = 1;
-        for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+        let options: &[libc::c_int] = match kind {
+            Bind::Probe => &[libc::SO_REUSEADDR],
+            Bind::Listener => &[libc::SO_REUSEADDR, libc::SO_REUSEPORT],
+        };
+        for &opt in options {
             if libc::setsockopt(
                 fd,
                 libc::SOL_SOCKET,
@@ -370,7 +384,7 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
         if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        if libc::listen(fd, 1024) != 0 {
+        if kind == Bind::Listener && libc::listen(fd, 1024) != 0 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(listener)
@@ -399,4 +413,22 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
         }
     };
     (storage, len as libc::socklen_t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_takes_no_connections_and_fails_on_a_port_in_use() {
+        let probe = bind_one("127.0.0.1:0".parse().unwrap(), Bind::Probe).unwrap();
+        let addr = probe.local_addr().unwrap();
+        let refused = std::net::TcpStream::connect(addr).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        drop(probe);
+        let listener = bind_one(addr, Bind::Listener).unwrap();
+        std::net::TcpStream::connect(addr).unwrap();
+        assert!(bind_one(addr, Bind::Probe).is_err());
+        drop(listener);
+    }
 }
