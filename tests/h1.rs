@@ -230,6 +230,24 @@ fn connection_close_on_http11_closes_after_response() {
 }
 
 #[test]
+fn close_response_arrives_though_the_client_sent_more() {
+    // Bytes after a `Connection: close` request are never read, and closing
+    // a socket with unread input resets the connection: the response (held
+    // back to leave with the FIN) must be out before that.
+    let srv = Server::start(
+        r#"return function(req) flutter.sleep(0.3) return "answered" end"#,
+        &[],
+    );
+    let mut s = open(&srv);
+    send(&mut s, &get_close("/bye"));
+    sleep(Duration::from_millis(100));
+    send(&mut s, b"more bytes the server will not read");
+    let reply = String::from_utf8_lossy(&read_all(&mut s, Duration::from_secs(5))).into_owned();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply:?}");
+    assert!(reply.ends_with("\r\n\r\nanswered"), "{reply:?}");
+}
+
+#[test]
 fn half_closed_client_still_gets_its_response() {
     // The client sends its request and shuts down its sending side, as
     // `printf ... | nc` does; the handler takes a while to answer.

@@ -521,10 +521,13 @@ impl Worker {
     /// client reads it, so the write side is shut and input drained briefly.
     fn finish(&mut self, key: usize) {
         let c = &mut self.conns[key];
+        // The FIN goes out now, with the held-back end of the response (see
+        // `flush`). Closing alone would do that too, unless input had come
+        // meanwhile: then it resets the connection and drops what was held.
+        let _ = c.transport.socket().shutdown(std::net::Shutdown::Write);
         if c.read_closed || c.h1.status_sent < 400 {
             return self.close(key);
         }
-        let _ = c.transport.socket().shutdown(std::net::Shutdown::Write);
         let until = Instant::now() + LINGER;
         c.linger_until = Some(until);
         c.deadline = Some(until);
@@ -636,10 +639,12 @@ impl Worker {
                 self.run_job(key);
             }
             let c = &self.conns[key];
-            if c.h1.is_closing() && c.h1.all_sent() {
+            // Encrypted bytes still waiting for the socket are part of the response.
+            let all_sent = c.h1.all_sent() && !c.transport.has_pending();
+            if c.h1.is_closing() && all_sent {
                 return self.finish(key);
             }
-            if c.read_closed && c.job.is_none() && !c.h1.awaiting_response() && c.h1.all_sent() {
+            if c.read_closed && c.job.is_none() && !c.h1.awaiting_response() && all_sent {
                 return self.close(key);
             }
             if !progress {
@@ -668,7 +673,10 @@ impl Worker {
             }
         }
         while c.writable && !c.h1.output().is_empty() {
-            let written = if c.h1.file_range_follows() {
+            // Held back (MSG_MORE) before a file body, and before the FIN that
+            // `finish` sends at once: the end of a closing connection's
+            // response then leaves with its FIN in one segment.
+            let written = if c.h1.file_range_follows() || c.h1.output_is_last() {
                 c.transport.write_more(c.h1.output())
             } else {
                 c.transport.write(c.h1.output())

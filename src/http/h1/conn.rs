@@ -564,6 +564,12 @@ impl Conn {
         self.file.is_some()
     }
 
+    /// Whether the output holds the last bytes the connection will send: the
+    /// response is complete, no file body follows, and the connection closes.
+    pub fn output_is_last(&self) -> bool {
+        matches!(self.reader, Reader::Closed) && self.writer == Writer::Done && self.file.is_none()
+    }
+
     /// Whether the whole response so far has been handed to the socket
     /// (the output and any file body).
     pub fn all_sent(&self) -> bool {
