@@ -142,6 +142,9 @@ struct Connection {
     /// Closing: input is drained until then (see `Worker::finish`).
     linger_until: Option<Instant>,
     queued: bool,
+    /// In the poll. A new connection joins only if its first turn leaves it
+    /// open: one served and closed at once never costs an epoll_ctl.
+    registered: bool,
 }
 
 pub struct Worker {
@@ -341,6 +344,7 @@ impl Worker {
             if let Some(c) = self.conns.get_mut(key) {
                 c.queued = false;
                 self.advance(key);
+                self.register(key);
             }
         }
         self.access.flush();
@@ -462,7 +466,7 @@ impl Worker {
         self.accepting = false;
     }
 
-    fn add_conn(&mut self, mut sock: TcpStream, peer: SocketAddr, is_tls: bool) {
+    fn add_conn(&mut self, sock: TcpStream, peer: SocketAddr, is_tls: bool) {
         let session = match (&self.tls, is_tls) {
             (Some(config), true) => match crate::tls::accept(config) {
                 Ok(s) => Some(s),
@@ -475,17 +479,6 @@ impl Worker {
         };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        if let Err(e) = self.poll.registry().register(
-            &mut sock,
-            Token(FIRST_CONN + key),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            log::error(&format!(
-                "worker {}: cannot register a connection: {e}",
-                self.index
-            ));
-            return;
-        }
         let (transport, scheme) = match session {
             Some(s) => {
                 // A TLS handshake flight goes out in several writes.
@@ -508,11 +501,30 @@ impl Worker {
             timer_at: None,
             linger_until: None,
             queued: false,
+            registered: false,
             requests: 0,
             peer_closed: false,
             nodelay: scheme == "https",
         });
         self.schedule(key);
+    }
+
+    /// Puts a connection that stays open into the poll. Edge-triggered, it
+    /// still hears of readiness that came before: adding reports it at once.
+    fn register(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key).filter(|c| !c.registered) else {
+            return;
+        };
+        c.registered = true;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        let registry = self.poll.registry();
+        if let Err(e) = registry.register(c.transport.socket(), Token(FIRST_CONN + key), interest) {
+            log::error(&format!(
+                "worker {}: cannot register a connection: {e}",
+                self.index
+            ));
+            self.close(key);
+        }
     }
 
     /// Ends a connection whose last response is flushed. After an error the
