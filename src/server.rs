@@ -334,6 +334,9 @@ fn bind_all(config: &Config) -> Result<(Listeners, Vec<SocketAddr>), StartError>
     Ok((sets, addrs))
 }
 
+/// See `bind_one`.
+const DEFER_ACCEPT_SECS: libc::c_int = 1;
+
 #[derive(Clone, Copy, PartialEq)]
 enum Bind {
     /// Only claims the address: it never listens, so a client connecting
@@ -363,18 +366,26 @@ fn bind_one(addr: SocketAddr, kind: Bind) -> std::io::Result<std::net::TcpListen
             return Err(std::io::Error::last_os_error());
         }
         let listener = std::net::TcpListener::from_raw_fd(fd);
-        let one: libc::c_int = 1;
-        let options: &[libc::c_int] = match kind {
-            Bind::Probe => &[libc::SO_REUSEADDR],
-            Bind::Listener => &[libc::SO_REUSEADDR, libc::SO_REUSEPORT],
+        let options: &[(libc::c_int, libc::c_int, libc::c_int)] = match kind {
+            Bind::Probe => &[(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)],
+            Bind::Listener => &[
+                (libc::SOL_SOCKET, libc::SO_REUSEADDR, 1),
+                (libc::SOL_SOCKET, libc::SO_REUSEPORT, 1),
+                // A connection is handed over when its first bytes arrive
+                // (as Apache httpd does, and nginx's `listen ... deferred`):
+                // it is served in one turn, the request already there. One
+                // that stays silent is handed over after about this many
+                // seconds, and the idle timeout takes it from there.
+                (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, DEFER_ACCEPT_SECS),
+            ],
         };
-        for &opt in options {
+        for &(level, opt, value) in options {
             if libc::setsockopt(
                 fd,
-                libc::SOL_SOCKET,
+                level,
                 opt,
-                &one as *const _ as *const libc::c_void,
-                4,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             ) != 0
             {
                 return Err(std::io::Error::last_os_error());
@@ -430,5 +441,22 @@ mod tests {
         std::net::TcpStream::connect(addr).unwrap();
         assert!(bind_one(addr, Bind::Probe).is_err());
         drop(listener);
+    }
+
+    #[test]
+    fn a_listener_hands_over_a_connection_once_it_has_sent() {
+        use std::io::Write;
+        let listener = bind_one("127.0.0.1:0".parse().unwrap(), Bind::Listener).unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let err = listener.accept().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        client.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while let Err(e) = listener.accept() {
+            assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+            assert!(std::time::Instant::now() < deadline, "never handed over");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
