@@ -73,9 +73,12 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
     }
     let rest = &buf[skipped * 2..];
 
-    let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
-    let mut req = httparse::Request::new(&mut slots[..limits.max_headers.min(HEADER_SLOTS)]);
-    match req.parse(rest) {
+    // Left uninitialised: filling 100 slots would cost more than parsing
+    // a typical head.
+    let mut slots = [const { std::mem::MaybeUninit::uninit() }; HEADER_SLOTS];
+    let mut req = httparse::Request::new(&mut []);
+    let slots = &mut slots[..limits.max_headers.min(HEADER_SLOTS)];
+    match req.parse_with_uninit_headers(rest, slots) {
         Ok(httparse::Status::Complete(len)) => {
             let used = skipped * 2 + len;
             if used > limits.max_header_bytes {
