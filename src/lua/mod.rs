@@ -451,8 +451,7 @@ impl Runtime {
         handle: i64,
     ) -> Result<(Table, Thread), Failure> {
         let internal = |e: mlua::Error| self.failure(500, e.to_string(), None);
-        let table =
-            request::build(&self.lua, &self.interned, req, ctx, handle).map_err(internal)?;
+        let table = request::build(&self.lua, &self.interned, req, handle).map_err(internal)?;
         // An empty body is left to the lazy path: most requests never look.
         let eager = {
             let b = req.body.borrow();

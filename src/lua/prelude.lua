@@ -39,7 +39,10 @@ function methods.read(req, n)
 end
 
 -- Fields built on first use, by the native side or from the body.
-local built = { headers = true, args = true, cookies = true, remote_addr = true, tls = true }
+local built = {
+  headers = true, args = true, cookies = true, remote_addr = true, tls = true,
+  query = true, uri = true, version = true, scheme = true, remote_port = true, id = true,
+}
 local from_body = { body = true, form = true, json = true, files = true, body_path = true }
 
 -- Sets the body fields once; waits for the body when `wait`, else only if it is here.

@@ -27,6 +27,10 @@ pub struct BodyCtx {
     pub parts: RefCell<Vec<multipart::Part>>,
     headers: Vec<(String, Vec<u8>)>,
     query: String,
+    target: String,
+    version: &'static str,
+    scheme: &'static str,
+    id: u64,
     remote: std::net::SocketAddr,
     tls: Option<Rc<crate::http::message::TlsInfo>>,
 }
@@ -155,28 +159,14 @@ fn combined_headers(headers: &[(String, Vec<u8>)]) -> Vec<(&str, Cow<'_, [u8]>)>
     out
 }
 
-/// The names of `req`'s scalar fields, in the order `build` sets them.
-const KEYS: [&[u8]; 8] = [
-    b"method",
-    b"path",
-    b"query",
-    b"uri",
-    b"version",
-    b"scheme",
-    b"remote_port",
-    b"id",
-];
+/// The fields `build` sets, in order: those nearly every handler reads.
+/// Each costs a table insertion per request (~300 instructions); the other
+/// scalar fields are built on first use like `headers` (see `lazy_field`).
+const KEYS: [&[u8]; 2] = [b"method", b"path"];
 /// Values those fields often have, by group (the group indexes below).
-const GROUPS: [&[&[u8]]; 4] = [
-    &[b"GET", b"POST", b"HEAD"],
-    &[b"/", b""],
-    &[b"1.1", b"1.0"],
-    &[b"http", b"https"],
-];
+const GROUPS: [&[&[u8]]; 2] = [&[b"GET", b"POST", b"HEAD"], &[b"/"]];
 const METHODS: usize = 0;
 const PATHS: usize = 1;
-const VERSIONS: usize = 2;
-const SCHEMES: usize = 3;
 
 /// What the prelude keeps private to `req`, after the strings in the
 /// interned table: the handle's key, the key saying the body fields are set,
@@ -243,53 +233,38 @@ pub fn context(req: &mut Request) -> Rc<BodyCtx> {
         parts: RefCell::new(Vec::new()),
         headers: std::mem::take(&mut req.headers),
         query: std::mem::take(&mut req.query),
+        target: req.target.clone(),
+        version: req.version,
+        scheme: req.scheme,
+        id: req.id,
         remote: req.remote,
         tls: req.tls.clone(),
     })
 }
 
-/// Builds `req` for a request: the scalar fields now, `headers`, `args`,
-/// `cookies`, `remote_addr` and `tls` on first use (see [`lazy_field`] and the
-/// prelude), the body fields once the body is complete. `handle` is the
+/// Builds `req` for a request: `method` and `path` now, the other fields on
+/// first use (see [`lazy_field`] and the prelude), the body fields once the
+/// body is complete. `handle` is the
 /// request's in [`Requests`]; `req` gets its metatable here too.
-pub fn build(
-    lua: &Lua,
-    interned: &Table,
-    req: &Request,
-    ctx: &BodyCtx,
-    handle: i64,
-) -> mlua::Result<Table> {
+pub fn build(lua: &Lua, interned: &Table, req: &Request, handle: i64) -> mlua::Result<Table> {
     let path: Cow<[u8]> = if req.path.contains('%') {
         Cow::Owned(percent_decode(req.path.as_bytes(), false))
     } else {
         Cow::Borrowed(req.path.as_bytes())
     };
     // In KEYS order.
-    let strings: [(&[u8], usize); 6] = [
-        (req.method.as_bytes(), METHODS),
-        (&path, PATHS),
-        (ctx.query.as_bytes(), PATHS),
-        (req.target.as_bytes(), PATHS),
-        (req.version.as_bytes(), VERSIONS),
-        (req.scheme.as_bytes(), SCHEMES),
-    ];
-    let ints = [i64::from(req.remote.port()), req.id as i64];
+    let strings: [(&[u8], usize); 2] = [(req.method.as_bytes(), METHODS), (&path, PATHS)];
     // SAFETY: the closure runs inside mlua's protected call with the interned
     // table at index 1 and room on the stack for these pushes; it leaves exactly
     // the new table on the stack and borrows everything it stores (see lua/raw.rs).
     let t: Table = unsafe {
         lua.exec_raw(interned, |l| {
             use mlua::ffi;
-            ffi::lua_createtable(l, 0, 12);
+            ffi::lua_createtable(l, 0, 4);
             // The interned table starts with KEYS.
             for (key, &(value, group)) in strings.iter().enumerate() {
                 ffi::lua_rawgeti(l, 1, key as ffi::lua_Integer + 1);
                 push_value(l, value, group);
-                ffi::lua_rawset(l, 2);
-            }
-            for (key, n) in ints.iter().enumerate() {
-                ffi::lua_rawgeti(l, 1, (strings.len() + key) as ffi::lua_Integer + 1);
-                ffi::lua_pushinteger(l, *n);
                 ffi::lua_rawset(l, 2);
             }
             ffi::lua_rawgeti(l, 1, private_at(HANDLE_KEY));
@@ -361,6 +336,12 @@ fn lazy_field(lua: &Lua, ctx: &BodyCtx, name: &[u8]) -> mlua::Result<Value> {
                 cookies.len(),
             )
         }
+        b"query" => Ok(Value::String(lua.create_string(&ctx.query)?)),
+        b"uri" => Ok(Value::String(lua.create_string(&ctx.target)?)),
+        b"version" => Ok(Value::String(lua.create_string(ctx.version)?)),
+        b"scheme" => Ok(Value::String(lua.create_string(ctx.scheme)?)),
+        b"remote_port" => Ok(Value::Integer(ctx.remote.port().into())),
+        b"id" => Ok(Value::Integer(ctx.id as i64)),
         b"remote_addr" => Ok(Value::String(
             lua.create_string(ctx.remote.ip().to_string())?,
         )),

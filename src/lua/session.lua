@@ -147,7 +147,7 @@ end
 local function request_of(x, name)
   if type(x) == "table" then
     if owners[x] then return owners[x] end
-    if type(rawget(x, "method")) == "string" and rawget(x, "scheme") ~= nil then return x end
+    if type(rawget(x, "method")) == "string" and type(rawget(x, "path")) == "string" then return x end
   end
   error("flutter.session." .. name .. ": expected the request (or req.session), got " .. type(x), 3)
 end
