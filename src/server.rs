@@ -334,7 +334,8 @@ fn bind_all(config: &Config) -> Result<(Listeners, Vec<SocketAddr>), StartError>
     Ok((sets, addrs))
 }
 
-/// See `bind_one`.
+/// How long the kernel holds a connection that has sent nothing before it
+/// hands it over anyway (TCP_DEFER_ACCEPT, see `bind_one`).
 const DEFER_ACCEPT_SECS: libc::c_int = 1;
 
 #[derive(Clone, Copy, PartialEq)]

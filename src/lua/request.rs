@@ -244,8 +244,8 @@ pub fn context(req: &mut Request) -> Rc<BodyCtx> {
 
 /// Builds `req` for a request: `method` and `path` now, the other fields on
 /// first use (see [`lazy_field`] and the prelude), the body fields once the
-/// body is complete. `handle` is the
-/// request's in [`Requests`]; `req` gets its metatable here too.
+/// body is complete. `handle` is the request's in [`Requests`]; `req` gets
+/// its metatable here too.
 pub fn build(lua: &Lua, interned: &Table, req: &Request, handle: i64) -> mlua::Result<Table> {
     let path: Cow<[u8]> = if req.path.contains('%') {
         Cow::Owned(percent_decode(req.path.as_bytes(), false))
