@@ -21,6 +21,7 @@ PEER_NOTE = {
     "flutter": "Lua 5.4 handler",
     "flutter-luajit": "the same, built with the cargo feature luajit",
     "nginx-lua": "content_by_lua_block (LuaJIT)",
+    "nginx-lua-deferred": "the same, on a `listen ... deferred` port (TCP_DEFER_ACCEPT, as flutter)",
     "mhd-c": "C handler, one prebuilt response",
     "nginx-static": "13-byte file",
     "h2o-mruby": "mruby handler",
@@ -293,6 +294,8 @@ def main():
         f_["p99"] / n_["p99"] if f_ and n_ and n_["p99"] else None, lambda v: v <= 1.0)
     tgt("stretch: hello CPU/req < 1.0x libmicrohttpd C hello", cpu_r("hello", "mhd-c"), lambda v: v < 1.0)
     tgt("Connection: close: CPU/req ≤ 0.9x nginx+Lua", cpu_r("hello-close", "nginx-lua"), lambda v: v <= 0.9)
+    tgt("the same against nginx+Lua with `listen ... deferred`",
+        cpu_r("hello-close", "nginx-lua-deferred"), lambda v: v <= 0.9)
     tgt("work handler: CPU/req ≤ 1.0x nginx+Lua", cpu_r("work", "nginx-lua"), lambda v: v <= 1.0)
     if summary.get(("work", "flutter-luajit")):
         for name, wl, limit in (("hello keep-alive: CPU/req ≤ 0.8x nginx+Lua", "hello", 0.8),
