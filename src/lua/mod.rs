@@ -424,13 +424,19 @@ impl Runtime {
     }
 
     /// Starts the handler for a request (it runs at the first [`Runtime::resume`]).
-    /// Takes the request's headers (they move into Lua's handle of it).
+    /// Takes the request's headers, query and target (they move into Lua's
+    /// handle of it); a request that does not start gets them back.
     pub fn start(&self, req: &mut Request) -> Result<Task, Failure> {
         let ctx = request::context(req);
         let handle = self.requests.insert(ctx.clone());
-        let (table, thread) = self.prepare(req, &ctx, handle).inspect_err(|_| {
-            self.requests.remove(handle);
-        })?;
+        let (table, thread) = match self.prepare(req, &ctx, handle) {
+            Ok(started) => started,
+            Err(f) => {
+                self.requests.remove(handle);
+                request::give_back(ctx, req);
+                return Err(f);
+            }
+        };
         Ok(Task {
             thread,
             handle,

@@ -233,13 +233,23 @@ pub fn context(req: &mut Request) -> Rc<BodyCtx> {
         parts: RefCell::new(Vec::new()),
         headers: std::mem::take(&mut req.headers),
         query: std::mem::take(&mut req.query),
-        target: req.target.clone(),
+        target: std::mem::take(&mut req.target),
         version: req.version,
         scheme: req.scheme,
         id: req.id,
         remote: req.remote,
         tls: req.tls.clone(),
     })
+}
+
+/// Returns to `req` what [`context`] took, for a request that did not start
+/// (its error is logged with the target).
+pub fn give_back(ctx: Rc<BodyCtx>, req: &mut Request) {
+    if let Ok(ctx) = Rc::try_unwrap(ctx) {
+        req.headers = ctx.headers;
+        req.query = ctx.query;
+        req.target = ctx.target;
+    }
 }
 
 /// Builds `req` for a request: `method` and `path` now, the other fields on
