@@ -428,7 +428,14 @@ impl Runtime {
     /// handle of it); a request that does not start gets them back.
     pub fn start(&self, req: &mut Request) -> Result<Task, Failure> {
         let ctx = request::context(req);
-        let handle = self.requests.insert(ctx.clone());
+        let Some(handle) = self.requests.insert(ctx.clone()) else {
+            request::give_back(ctx, req);
+            return Err(self.failure(
+                503,
+                "too many requests at once on one Lua state".into(),
+                None,
+            ));
+        };
         let (table, thread) = match self.prepare(req, &ctx, handle) {
             Ok(started) => started,
             Err(f) => {

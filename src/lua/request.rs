@@ -48,11 +48,20 @@ impl BodyCtx {
 /// request's handle as a plain integer: a userdata per request, with its
 /// finalizer, cost about a tenth of a small request. A handle kept past its
 /// request finds nothing (its slot's generation has moved on).
+///
+/// A handle is the slot's generation above its index in [`INDEX_BITS`] bits,
+/// 53 bits in all: LuaJIT and Lua 5.1 hold every number as a double, which
+/// keeps integers exact up to 2^53 only.
 #[derive(Default)]
 pub struct Requests {
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<u32>>,
 }
+
+/// Bits of a handle that hold the slot's index: up to 2M requests at once
+/// per Lua state.
+const INDEX_BITS: u32 = 21;
+const INDEX_MASK: i64 = (1 << INDEX_BITS) - 1;
 
 #[derive(Default)]
 struct Slot {
@@ -61,23 +70,28 @@ struct Slot {
 }
 
 impl Requests {
-    /// Registers a request; the handle is what `req` keeps.
-    pub fn insert(&self, ctx: Rc<BodyCtx>) -> i64 {
+    /// Registers a request; the handle is what `req` keeps. Fails when the
+    /// state already runs as many requests as a handle can tell apart.
+    pub fn insert(&self, ctx: Rc<BodyCtx>) -> Option<i64> {
         let mut slots = self.slots.borrow_mut();
-        let index = self.free.borrow_mut().pop().unwrap_or_else(|| {
-            slots.push(Slot::default());
-            (slots.len() - 1) as u32
-        });
+        let index = match self.free.borrow_mut().pop() {
+            Some(i) => i,
+            None if slots.len() <= INDEX_MASK as usize => {
+                slots.push(Slot::default());
+                (slots.len() - 1) as u32
+            }
+            None => return None,
+        };
         let slot = &mut slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
         slot.ctx = Some(ctx);
-        i64::from(slot.generation) << 32 | i64::from(index)
+        Some(i64::from(slot.generation) << INDEX_BITS | i64::from(index))
     }
 
     /// Ends a request: its uploads and spooled body are removed, and its
     /// handle finds nothing from now on.
     pub fn remove(&self, handle: i64) {
-        let index = (handle & 0xffff_ffff) as u32;
+        let index = (handle & INDEX_MASK) as u32;
         let ctx = self
             .slots
             .borrow_mut()
@@ -90,8 +104,8 @@ impl Requests {
     }
 
     fn get(&self, handle: i64) -> mlua::Result<Rc<BodyCtx>> {
-        let index = (handle & 0xffff_ffff) as usize;
-        let generation = (handle >> 32) as u32;
+        let index = (handle & INDEX_MASK) as usize;
+        let generation = (handle >> INDEX_BITS) as u32;
         self.slots
             .borrow()
             .get(index)
@@ -566,6 +580,57 @@ pub fn natives(lua: &Lua, t: &Table, requests: &Rc<Requests>) -> mlua::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ctx() -> Rc<BodyCtx> {
+        let temp: std::sync::Arc<std::path::Path> = std::env::temp_dir().into();
+        context(&mut Request {
+            method: "GET".into(),
+            target: "/".into(),
+            path: "/".into(),
+            query: String::new(),
+            version: "1.1",
+            headers: Vec::new(),
+            remote: ([127, 0, 0, 1], 1).into(),
+            scheme: "http",
+            tls: None,
+            id: 1,
+            body: crate::body::Body::new(Some(0), 0, &temp).shared(),
+        })
+    }
+
+    #[test]
+    fn a_handle_survives_lua_numbers_after_many_requests() {
+        // On LuaJIT and Lua 5.1 a handle is a double in Lua: one of a slot
+        // reused for the 2^32nd time, at the highest index, must come back whole.
+        let lua = Lua::new();
+        let requests = Requests::default();
+        requests
+            .slots
+            .borrow_mut()
+            .resize_with(INDEX_MASK as usize, Slot::default);
+        requests.slots.borrow_mut()[0].generation = u32::MAX - 1;
+        requests.free.borrow_mut().push(0);
+        for _ in 0..2 {
+            let h = requests.insert(ctx()).unwrap();
+            let back: f64 = lua.load("return ... + 0.0").call(h).unwrap();
+            assert_eq!(back as i64, h);
+            assert!(requests.get(h).is_ok());
+            requests.remove(h);
+            assert!(
+                requests.get(h).is_err(),
+                "a handle finds nothing after its request"
+            );
+        }
+        requests.insert(ctx()).unwrap(); // slot 0 again, from the free list
+        let last = requests.insert(ctx()).unwrap();
+        assert_eq!(last & INDEX_MASK, INDEX_MASK);
+        assert!(
+            requests.insert(ctx()).is_none(),
+            "no index is left to tell requests apart"
+        );
+        let back: f64 = lua.load("return ... + 0.0").call(last).unwrap();
+        assert_eq!(back as i64, last);
+    }
 
     #[test]
     fn the_interned_table_holds_what_its_readers_expect() {
