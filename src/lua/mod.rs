@@ -89,8 +89,10 @@ pub struct Failure {
 
 pub struct Task {
     thread: Thread,
-    /// `req` until the first resume.
-    start: Option<Table>,
+    /// Not resumed yet.
+    fresh: bool,
+    /// `req`, when it was built before the first resume.
+    req: Option<Table>,
     budget: i64,
     /// The request's handle in `requests` (what `req` holds).
     handle: i64,
@@ -175,6 +177,11 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
     let natives = lua.create_table()?;
     let requests = Rc::new(Requests::default());
     request::natives(lua, &natives, &requests)?;
+    let interned = request::interned(lua)?;
+    natives.raw_set(
+        "new_req",
+        request::new_req_function(lua, &interned, &requests)?,
+    )?;
     let budget = Rc::new(Budget {
         left: Cell::new(i64::MAX),
         exceeded: Cell::new(0),
@@ -208,6 +215,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
     );
     let (run, additions, http_error_mt, guards, private): (Function, Table, Table, Table, Table) =
         prelude.call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), &natives))?;
+    request::add_private(&interned, &private)?;
     lua.set_named_registry_value("flutter.await", natives.raw_get::<Function>("await")?)?;
     for pair in additions.pairs::<Value, Value>() {
         let (k, v) = pair?;
@@ -221,7 +229,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         run,
         library,
         http_error_mt,
-        interned: request::interned(lua, &private)?,
+        interned,
         requests,
         guards,
         budget,
@@ -436,7 +444,7 @@ impl Runtime {
                 None,
             ));
         };
-        let (table, thread) = match self.prepare(req, &ctx, handle) {
+        let (req, thread) = match self.prepare(&ctx, handle) {
             Ok(started) => started,
             Err(f) => {
                 self.requests.remove(handle);
@@ -448,34 +456,33 @@ impl Runtime {
             thread,
             handle,
             requests: self.requests.clone(),
-            start: Some(table),
+            fresh: true,
+            req,
             resume_args: None,
             budget: self.task_budget(),
             spare: self.spare.clone(),
         })
     }
 
-    /// `req`, with its body fields when the body is here already, and the
-    /// coroutine to run the handler on.
-    fn prepare(
-        &self,
-        req: &Request,
-        ctx: &BodyCtx,
-        handle: i64,
-    ) -> Result<(Table, Thread), Failure> {
+    /// The coroutine to run the handler on, and `req` with its body fields
+    /// when the body is here already (else the coroutine builds `req`).
+    fn prepare(&self, ctx: &BodyCtx, handle: i64) -> Result<(Option<Table>, Thread), Failure> {
         let internal = |e: mlua::Error| self.failure(500, e.to_string(), None);
-        let table = request::build(&self.lua, &self.interned, req, handle).map_err(internal)?;
         // An empty body is left to the lazy path: most requests never look.
         let eager = {
-            let b = req.body.borrow();
+            let b = ctx.body.borrow();
             b.complete && b.received > 0
         };
-        if eager {
+        let table = if eager {
+            let table = request::build(&self.lua, &self.interned, ctx, handle).map_err(internal)?;
             if let Err(e) = request::fill(&self.lua, &table, ctx) {
                 return Err(self.failure(e.status, e.message, None));
             }
             request::mark_filled(&self.interned, &table).map_err(internal)?;
-        }
+            Some(table)
+        } else {
+            None
+        };
         // The thread gets the budget hook (see arm_budget_hook).
         let reused = self
             .spare
@@ -506,11 +513,13 @@ impl Runtime {
         if let Some(w) = &self.watch {
             w.enter();
         }
-        let result = match task.start.take() {
-            Some(req) => task
-                .thread
-                .resume::<MultiValue>((self.handler.clone(), req)),
-            None => task
+        let result = match std::mem::take(&mut task.fresh) {
+            true => task.thread.resume::<MultiValue>((
+                self.handler.clone(),
+                task.handle,
+                task.req.take(),
+            )),
+            false => task
                 .thread
                 .resume::<MultiValue>(task.resume_args.take().unwrap_or_default()),
         };

@@ -103,9 +103,13 @@ local function on_error(e)
   return traceback(e, 2)
 end
 
--- `req` comes with its handle, its metatable and, when the body was read
--- before the handler started, FILLED set (request::build in Rust).
-local function run(handler, req)
+local new_req = native.new_req
+
+-- Runs a request: `req` is built here from its handle (new_req), or comes
+-- built, with the body fields filled in, when the body was here before the
+-- handler started (request::build in Rust).
+local function run(handler, handle, req)
+  if req == nil then req = new_req(handle) end
   local ok, res = xpcall(handler, on_error, req)
   if not ok then return FAIL, res end
   -- A session the handler used is saved, and its cookie set, before the head goes out.

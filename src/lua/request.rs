@@ -10,6 +10,7 @@ use crate::http::message::Request;
 use mlua::{IntoLuaMulti, Lua, Table, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::os::raw::c_int;
 use std::rc::Rc;
 
 /// Largest number of parts a multipart body may have.
@@ -25,6 +26,9 @@ const DEFAULT_READ: usize = 64 << 10;
 pub struct BodyCtx {
     pub body: SharedBody,
     pub parts: RefCell<Vec<multipart::Part>>,
+    method: String,
+    /// The path, percent-decoded.
+    path: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,
     query: String,
     target: String,
@@ -104,16 +108,24 @@ impl Requests {
     }
 
     fn get(&self, handle: i64) -> mlua::Result<Rc<BodyCtx>> {
+        self.find(handle, Rc::clone)
+            .ok_or_else(|| mlua::Error::runtime(ENDED.to_string_lossy()))
+    }
+
+    /// `f` of the request a handle names, if it still runs.
+    fn find<T>(&self, handle: i64, f: impl FnOnce(&Rc<BodyCtx>) -> T) -> Option<T> {
         let index = (handle & INDEX_MASK) as usize;
         let generation = (handle >> INDEX_BITS) as u32;
         self.slots
             .borrow()
             .get(index)
             .filter(|s| s.generation == generation)
-            .and_then(|s| s.ctx.clone())
-            .ok_or_else(|| mlua::Error::runtime("req was used after its request ended"))
+            .and_then(|s| s.ctx.as_ref())
+            .map(f)
     }
 }
+
+const ENDED: &std::ffi::CStr = c"req was used after its request ended";
 
 /// A request failure answered with a status other than 500 (a malformed body).
 pub struct BadBody {
@@ -210,16 +222,21 @@ fn private_at(i: usize) -> mlua::ffi::lua_Integer {
 /// The strings above, interned once per state in one table (KEYS, then the
 /// groups in order): a string pushed from there is a table read, where
 /// pushing its text hashes it again, which was about a third of building
-/// `req`. The prelude's `private` values (PRIVATE of them) follow.
-pub fn interned(lua: &Lua, private: &Table) -> mlua::Result<Table> {
+/// `req`. The prelude's private values follow (see [`add_private`]).
+pub fn interned(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     for s in KEYS.iter().chain(GROUPS.iter().flat_map(|g| g.iter())) {
         t.raw_push(lua.create_string(s)?)?;
     }
-    for i in 1..=PRIVATE {
-        t.raw_push(private.raw_get::<Value>(i)?)?;
-    }
     Ok(t)
+}
+
+/// Appends the prelude's `private` values (PRIVATE of them) to the interned table.
+pub fn add_private(interned: &Table, private: &Table) -> mlua::Result<()> {
+    for i in 1..=PRIVATE {
+        interned.raw_push(private.raw_get::<Value>(i)?)?;
+    }
+    Ok(())
 }
 
 /// Marks `req`'s body fields as set (the body was read before the handler).
@@ -227,24 +244,31 @@ pub fn mark_filled(interned: &Table, req: &Table) -> mlua::Result<()> {
     req.raw_set(interned.raw_get::<Value>(private_at(FILLED_KEY))?, true)
 }
 
-/// Pushes `value`: from the interned table at stack index 1 when it is in
+/// Pushes `value`: from the interned table at index `interned` when it is in
 /// group `g`, else as new text.
-unsafe fn push_value(l: *mut mlua::ffi::lua_State, value: &[u8], g: usize) {
+unsafe fn push_value(l: *mut mlua::ffi::lua_State, interned: c_int, value: &[u8], g: usize) {
     match GROUPS[g].iter().position(|s| *s == value) {
         Some(i) => {
             let at = group_start(g) + i + 1;
-            mlua::ffi::lua_rawgeti(l, 1, at as mlua::ffi::lua_Integer);
+            mlua::ffi::lua_rawgeti(l, interned, at as mlua::ffi::lua_Integer);
         }
         None => raw::push_bytes(l, value),
     }
 }
 
-/// What Lua keeps of a request besides `req`'s scalar fields. Takes the
-/// request's headers and query instead of copying them.
+/// What Lua keeps of a request: what `req` is built from. Takes the
+/// request's fields instead of copying them.
 pub fn context(req: &mut Request) -> Rc<BodyCtx> {
+    let path = std::mem::take(&mut req.path).into_bytes();
     Rc::new(BodyCtx {
         body: req.body.clone(),
         parts: RefCell::new(Vec::new()),
+        method: std::mem::take(&mut req.method),
+        path: if path.contains(&b'%') {
+            percent_decode(&path, false)
+        } else {
+            path
+        },
         headers: std::mem::take(&mut req.headers),
         query: std::mem::take(&mut req.query),
         target: std::mem::take(&mut req.target),
@@ -256,10 +280,11 @@ pub fn context(req: &mut Request) -> Rc<BodyCtx> {
     })
 }
 
-/// Returns to `req` what [`context`] took, for a request that did not start
-/// (its error is logged with the target).
+/// Returns to `req` what [`context`] took but the path, for a request that
+/// did not start (its error is logged with the method and target).
 pub fn give_back(ctx: Rc<BodyCtx>, req: &mut Request) {
     if let Ok(ctx) = Rc::try_unwrap(ctx) {
+        req.method = ctx.method;
         req.headers = ctx.headers;
         req.query = ctx.query;
         req.target = ctx.target;
@@ -269,37 +294,77 @@ pub fn give_back(ctx: Rc<BodyCtx>, req: &mut Request) {
 /// Builds `req` for a request: `method` and `path` now, the other fields on
 /// first use (see [`lazy_field`] and the prelude), the body fields once the
 /// body is complete. `handle` is the request's in [`Requests`]; `req` gets
-/// its metatable here too.
-pub fn build(lua: &Lua, interned: &Table, req: &Request, handle: i64) -> mlua::Result<Table> {
-    let path: Cow<[u8]> = if req.path.contains('%') {
-        Cow::Owned(percent_decode(req.path.as_bytes(), false))
-    } else {
-        Cow::Borrowed(req.path.as_bytes())
-    };
-    // In KEYS order.
-    let strings: [(&[u8], usize); 2] = [(req.method.as_bytes(), METHODS), (&path, PATHS)];
-    // SAFETY: the closure runs inside mlua's protected call with the interned
-    // table at index 1 and room on the stack for these pushes; it leaves exactly
-    // the new table on the stack and borrows everything it stores (see lua/raw.rs).
-    let t: Table = unsafe {
+/// its metatable here too. Pushes `req`.
+///
+/// # Safety
+/// Inside a protected call, with the interned table at index `interned`; the
+/// request data is borrowed (an allocation failure unwinds through here).
+unsafe fn push_req(l: *mut mlua::ffi::lua_State, interned: c_int, ctx: &BodyCtx, handle: i64) {
+    use mlua::ffi;
+    ffi::lua_createtable(l, 0, 4);
+    // In KEYS order; the interned table starts with KEYS.
+    let strings: [(&[u8], usize); 2] = [(ctx.method.as_bytes(), METHODS), (&ctx.path, PATHS)];
+    for (key, &(value, group)) in strings.iter().enumerate() {
+        ffi::lua_rawgeti(l, interned, key as ffi::lua_Integer + 1);
+        push_value(l, interned, value, group);
+        ffi::lua_rawset(l, -3);
+    }
+    ffi::lua_rawgeti(l, interned, private_at(HANDLE_KEY));
+    ffi::lua_pushinteger(l, handle);
+    ffi::lua_rawset(l, -3);
+    ffi::lua_rawgeti(l, interned, private_at(REQ_MT));
+    ffi::lua_setmetatable(l, -2);
+}
+
+/// `req` for a request whose body is here already, built before the handler
+/// runs so that its body fields can be filled in first.
+pub fn build(lua: &Lua, interned: &Table, ctx: &BodyCtx, handle: i64) -> mlua::Result<Table> {
+    // SAFETY: inside mlua's protected call with the interned table at index 1
+    // and room for push_req's pushes; leaves exactly `req` on the stack.
+    unsafe {
         lua.exec_raw(interned, |l| {
-            use mlua::ffi;
-            ffi::lua_createtable(l, 0, 4);
-            // The interned table starts with KEYS.
-            for (key, &(value, group)) in strings.iter().enumerate() {
-                ffi::lua_rawgeti(l, 1, key as ffi::lua_Integer + 1);
-                push_value(l, value, group);
-                ffi::lua_rawset(l, 2);
-            }
-            ffi::lua_rawgeti(l, 1, private_at(HANDLE_KEY));
-            ffi::lua_pushinteger(l, handle);
-            ffi::lua_rawset(l, 2);
-            ffi::lua_rawgeti(l, 1, private_at(REQ_MT));
-            ffi::lua_setmetatable(l, 2);
-            ffi::lua_remove(l, 1);
-        })?
-    };
-    Ok(t)
+            push_req(l, 1, ctx, handle);
+            mlua::ffi::lua_remove(l, 1);
+        })
+    }
+}
+
+/// `new_req(handle)`: `req` for a request that has no body to fill in, built
+/// inside the request's coroutine when the handler starts. That saves the
+/// protected call `build` needs, which cost about as much as the table.
+/// Upvalues: the interned table and the state's [`Requests`].
+unsafe extern "C-unwind" fn new_req(l: *mut mlua::ffi::lua_State) -> c_int {
+    use mlua::ffi;
+    // SAFETY: the upvalue is the Requests of the state's `Installed`, which
+    // lives as long as the state (see new_req_function).
+    let requests = &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(2)) as *const Requests);
+    let handle = ffi::lua_tointeger(l, 1);
+    // The slot keeps the context alive while the request runs, and nothing
+    // here ends it; no borrow may be held across Lua calls (they can unwind).
+    match requests.find(handle, Rc::as_ptr) {
+        Some(ctx) => {
+            push_req(l, ffi::lua_upvalueindex(1), &*ctx, handle);
+            1
+        }
+        None => ffi::luaL_error(l, c"%s".as_ptr(), ENDED.as_ptr()),
+    }
+}
+
+/// The `new_req` native function of a state.
+pub fn new_req_function(
+    lua: &Lua,
+    interned: &Table,
+    requests: &Rc<Requests>,
+) -> mlua::Result<mlua::Function> {
+    let requests = Rc::as_ptr(requests) as *mut std::ffi::c_void;
+    // SAFETY: a protected call with the interned table at index 1; the
+    // closure takes it and the pointer as upvalues and is left alone on the stack.
+    unsafe {
+        lua.exec_raw(interned, |l| {
+            mlua::ffi::lua_pushlightuserdata(l, requests);
+            mlua::ffi::lua_pushcclosure(l, new_req, 2);
+        })
+    }
 }
 
 /// The value of a lazily built field of `req` (nil for any other name).
@@ -635,13 +700,14 @@ mod tests {
     #[test]
     fn the_interned_table_holds_what_its_readers_expect() {
         let lua = Lua::new();
-        let t = interned(&lua, &lua.create_sequence_from([1, 2, 3]).unwrap()).unwrap();
+        let t = interned(&lua).unwrap();
+        add_private(&t, &lua.create_sequence_from([1, 2, 3]).unwrap()).unwrap();
         for (g, group) in GROUPS.iter().enumerate() {
             for value in group.iter().copied().chain([&b"other"[..]]) {
                 // SAFETY: the table is at index 1; one value is left on the stack.
                 let got: mlua::LuaString = unsafe {
                     lua.exec_raw(&t, |l| {
-                        push_value(l, value, g);
+                        push_value(l, 1, value, g);
                         mlua::ffi::lua_remove(l, 1);
                     })
                 }
