@@ -26,6 +26,7 @@ PEER_NOTE = {
     "nginx-static": "13-byte file",
     "h2o-mruby": "mruby handler",
     "h2o-static": "13-byte file (file.file)",
+    "floor-c": "no HTTP: a prebuilt response per read (bench/floor.c); the kernel's share",
 }
 
 
@@ -293,6 +294,11 @@ def main():
     tgt("hello keep-alive: p99 ≤ 1.0x nginx+Lua",
         f_["p99"] / n_["p99"] if f_ and n_ and n_["p99"] else None, lambda v: v <= 1.0)
     tgt("stretch: hello CPU/req < 1.0x libmicrohttpd C hello", cpu_r("hello", "mhd-c"), lambda v: v < 1.0)
+    # Not a target: how close to 0.8x any server can come on this machine.
+    floor = cpu_r("hello", "nginx-lua", "floor-c")
+    if floor is not None:
+        w_(f"| (reference) hello keep-alive: a server doing no HTTP (floor-c), CPU/req ÷ nginx+Lua | "
+           f"{floor:.2f}x | – |")
     tgt("Connection: close: CPU/req ≤ 0.9x nginx+Lua", cpu_r("hello-close", "nginx-lua"), lambda v: v <= 0.9)
     tgt("the same against nginx+Lua with `listen ... deferred`",
         cpu_r("hello-close", "nginx-lua-deferred"), lambda v: v <= 0.9)
