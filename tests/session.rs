@@ -261,6 +261,62 @@ fn signed_cookie_sessions() {
     assert!(s.stderr().contains("session_store"), "{}", s.stderr());
 }
 
+/// A session is saved only by the request that touched it: read, or assigned
+/// without being read, even while other requests touch theirs meanwhile.
+#[test]
+fn only_the_requests_that_touch_a_session_save_it() {
+    const TOUCHY: &str = r#"
+local flutter = require "flutter"
+return function(req)
+  if req.path == "/assign" then
+    req.session = { user = "ann" }  -- never read first
+    return "assigned"
+  elseif req.path == "/who" then
+    return req.session.user or "nobody"
+  elseif req.path == "/slow" then
+    req.note = "other fields are stored as given"
+    flutter.sleep(0.3)
+    return req.note
+  elseif req.path == "/touch" then
+    req.session.seen = true
+    return "touched"
+  end
+end
+"#;
+    let s = Server::start(
+        TOUCHY,
+        &["--session-secret", "a test secret of enough length"],
+    );
+    let (status, cookies, body) = with_cookie(&s, "/assign", "x=1");
+    assert_eq!((status, body.as_str()), (200, "assigned"));
+    let value = session_value(&cookies);
+    let (_, cookies, body) = with_cookie(&s, "/who", &format!("flutter_session={value}"));
+    assert_eq!(body, "ann");
+    assert!(
+        cookies.is_empty(),
+        "an unchanged session sets no cookie: {cookies:?}"
+    );
+
+    // /slow waits while /touch opens and saves a session: /slow saves none.
+    let url = s.url("/slow");
+    let slow = std::thread::spawn(move || curl(&["-i", &url]));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (_, cookies, body) = with_cookie(&s, "/touch", "x=1");
+    assert_eq!(body, "touched");
+    session_value(&cookies);
+    let (code, out) = slow.join().unwrap();
+    assert_eq!(code, 0);
+    let (status, cookies, body) = parse(&out);
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "other fields are stored as given")
+    );
+    assert!(
+        cookies.is_empty(),
+        "/slow did not touch its session: {cookies:?}"
+    );
+}
+
 #[test]
 fn cookie_helper() {
     let s = Server::start(APP, &[]);

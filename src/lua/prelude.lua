@@ -84,6 +84,15 @@ local req_mt = {
       return rawget(req, k)
     end
   end,
+  -- Assigning req.session without reading it first counts as touching it
+  -- (see run); other new fields are stored as given.
+  __newindex = function(req, k, v)
+    if k == "session" then
+      local s = native.session
+      if s ~= nil then s.touched = s.touched + 1 end
+    end
+    rawset(req, k, v)
+  end,
   -- pairs(req) shows every field, as a plain table would.
   __pairs = function(req)
     local b = rawget(req, HANDLE)
@@ -110,11 +119,14 @@ local new_req = native.new_req
 -- handler started (request::build in Rust).
 local function run(handler, handle, req)
   if req == nil then req = new_req(handle) end
+  local session = native.session
+  local touched = session ~= nil and session.touched
   local ok, res = xpcall(handler, on_error, req)
   if not ok then return FAIL, res end
-  -- A session the handler used is saved, and its cookie set, before the head goes out.
-  local session = native.session
-  if session ~= nil and session.used(req) then
+  -- A session the handler used is saved, and its cookie set, before the head
+  -- goes out. (Sessions touched meanwhile by requests that ran while this one
+  -- waited make it ask `used`.)
+  if session ~= nil and session.touched ~= touched and session.used(req) then
     ok, res = xpcall(session.save, on_error, req, res)
     if not ok then return FAIL, res end
   end

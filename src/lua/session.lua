@@ -23,11 +23,17 @@ local owners = setmetatable({}, { __mode = "k" })
 local methods = {}
 local session_mt = { __index = methods, __name = "flutter.session" }
 
+-- What the prelude calls. `touched` counts the sessions opened in this state
+-- (and `req.session` assignments, see the prelude's req metatable): a request
+-- that saw it unchanged did not touch its session, without asking `used`.
+local hooks = { touched = 0 }
+
 -- Reads the cookie: the state and the session's data.
 local function open(req)
   settings()
   local st = { json = "{}" }
   states[req] = st
+  hooks.touched = hooks.touched + 1
   local value = req.cookies[NAME]
   local data
   if value ~= nil then
@@ -196,4 +202,5 @@ local function used(req)
   return states[req] ~= nil or rawget(req, "session") ~= nil
 end
 
-return { load = load, save = save, used = used }, session, cookie
+hooks.load, hooks.save, hooks.used = load, save, used
+return hooks, session, cookie
