@@ -892,6 +892,8 @@ return function(req)
     return t.field .. "<script>alert(1)</script>"
   elseif req.path == "/raise" then
     error("bad <thing> & \"quotes\"")
+  elseif req.path == "/nothing" then
+    return
   end
   return "fine"
 end
@@ -920,6 +922,14 @@ fn lua_error_gives_generic_500_and_logs_the_traceback() {
     let r = get(&s, "/boom");
     assert_eq!(r.status, 500);
     assert!(!r.text().contains("field"));
+    assert_eq!(get(&s, "/nothing").status, 500);
+    assert!(
+        eventually(Duration::from_secs(2), || s
+            .stderr()
+            .contains("the handler returned nothing")),
+        "{}",
+        s.stderr()
+    );
     assert_eq!(get(&s, "/").status, 200);
 }
 

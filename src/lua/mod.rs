@@ -39,8 +39,8 @@ fn token(t: &'static u8) -> LightUserData {
     LightUserData(t as *const u8 as *mut std::ffi::c_void)
 }
 
-fn is_token(v: Option<&Value>, t: &'static u8) -> bool {
-    matches!(v, Some(Value::LightUserData(p)) if p.0 == token(t).0)
+fn is_token(v: &Value, t: &'static u8) -> bool {
+    matches!(v, Value::LightUserData(p) if p.0 == token(t).0)
 }
 
 /// A Lua C module's open function (`luaopen_*`).
@@ -88,9 +88,12 @@ pub struct Failure {
 }
 
 pub struct Task {
-    thread: Thread,
+    /// Taken by `drop`, to be kept without cloning its reference.
+    thread: std::mem::ManuallyDrop<Thread>,
     /// Not resumed yet.
     fresh: bool,
+    /// Its head went out and its body is streamed (the coroutine ends with it).
+    streaming: bool,
     /// `req`, when it was built before the first resume.
     req: Option<Table>,
     budget: i64,
@@ -107,9 +110,11 @@ impl Drop for Task {
         // Uploaded files and the spooled body of the request are removed with it.
         self.requests.remove(self.handle);
         // The coroutine is kept for the next request (reset when taken again).
+        // SAFETY: `thread` is not used after this.
+        let thread = unsafe { std::mem::ManuallyDrop::take(&mut self.thread) };
         let mut spare = self.spare.borrow_mut();
         if spare.len() < SPARE_THREADS {
-            spare.push(self.thread.clone());
+            spare.push(thread);
         }
     }
 }
@@ -453,10 +458,11 @@ impl Runtime {
             }
         };
         Ok(Task {
-            thread,
+            thread: std::mem::ManuallyDrop::new(thread),
             handle,
             requests: self.requests.clone(),
             fresh: true,
+            streaming: false,
             req,
             resume_args: None,
             budget: self.task_budget(),
@@ -513,15 +519,16 @@ impl Runtime {
         if let Some(w) = &self.watch {
             w.enter();
         }
+        // Nothing the prelude's runner returns or yields has more than three values.
+        type Returned = (Value, Value, Value);
         let result = match std::mem::take(&mut task.fresh) {
-            true => task.thread.resume::<MultiValue>((
-                self.handler.clone(),
-                task.handle,
-                task.req.take(),
-            )),
+            true => {
+                task.thread
+                    .resume::<Returned>((self.handler.clone(), task.handle, task.req.take()))
+            }
             false => task
                 .thread
-                .resume::<MultiValue>(task.resume_args.take().unwrap_or_default()),
+                .resume::<Returned>(task.resume_args.take().unwrap_or_default()),
         };
         b.running.set(false);
         task.budget = b.left.get();
@@ -552,70 +559,71 @@ impl Runtime {
                 None,
             ));
         }
-        let values = match result {
+        let (first, second, third) = match result {
             Ok(v) => v,
             Err(e) => return Step::Failed(self.failure(500, e.to_string(), None)),
         };
         let finished = !task.thread.is_resumable();
         if !finished {
-            return self.yielded(&values);
+            let step = self.yielded(&first, &second, third);
+            task.streaming |= matches!(step, Step::Head(_));
+            return step;
         }
-        if is_token(values.front(), &FAIL_TOKEN) {
-            return Step::Failed(self.error_value(values.get(1)));
+        if is_token(&first, &FAIL_TOKEN) {
+            return Step::Failed(self.error_value(&second));
         }
-        match values.into_iter().next() {
-            None => Step::Done(None),
-            Some(v) => match response::convert(&self.lua, v) {
-                Ok(r) => Step::Done(Some(r)),
-                Err(e) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
-            },
+        if task.streaming {
+            return Step::Done(None);
+        }
+        match response::convert(&self.lua, first) {
+            Ok(r) => Step::Done(Some(r)),
+            Err(e) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
         }
     }
 
-    fn yielded(&self, values: &MultiValue) -> Step {
-        if !is_token(values.front(), &YIELD_TOKEN) {
+    /// What a yield of the prelude's runner asks for: `token`, `op`, `arg`.
+    fn yielded(&self, token: &Value, op: &Value, arg: Value) -> Step {
+        if !is_token(token, &YIELD_TOKEN) {
             return Step::Failed(self.failure(
                 500,
                 "the handler yielded outside a flutter operation (coroutine.yield at its top level)".into(),
                 None,
             ));
         }
-        let op = match values.get(1) {
-            Some(Value::Integer(i)) => *i,
+        let op = match op {
+            Value::Integer(i) => *i,
             _ => 0,
         };
-        let arg = values.get(2);
         match op {
             1 => {
                 let secs = match arg {
-                    Some(Value::Integer(i)) => *i as f64,
-                    Some(Value::Number(n)) => *n,
+                    Value::Integer(i) => i as f64,
+                    Value::Number(n) => n,
                     _ => 0.0,
                 };
                 Step::Wait(Op::Sleep(Duration::from_secs_f64(secs.clamp(0.0, 1e9))))
             }
             2 => Step::Wait(Op::Read),
             6 => match arg {
-                Some(Value::Integer(t)) => Step::Wait(Op::Blocking(*t as u64)),
+                Value::Integer(t) => Step::Wait(Op::Blocking(t as u64)),
                 _ => Step::Failed(self.failure(500, "bad await".into(), None)),
             },
             3 => Step::Wait(Op::Body),
-            4 => match arg.cloned().map(|v| response::convert(&self.lua, v)) {
-                Some(Ok(r)) => Step::Head(r),
-                Some(Err(e)) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
-                None => Step::Failed(self.failure(500, "bad response".into(), None)),
+            4 => match response::convert(&self.lua, arg) {
+                Ok(r) => Step::Head(r),
+                Err(e) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
             },
             5 => match arg {
-                Some(Value::String(s)) => Step::Wait(Op::Write(s.as_bytes().to_vec())),
-                Some(Value::Integer(_) | Value::Number(_)) => Step::Wait(Op::Write(
+                Value::String(s) => Step::Wait(Op::Write(s.as_bytes().to_vec())),
+                Value::Integer(_) | Value::Number(_) => Step::Wait(Op::Write(
                     self.lua
-                        .coerce_string(arg.cloned().unwrap_or(Value::Nil))
+                        .coerce_string(arg)
                         .ok()
                         .flatten()
                         .map(|s| s.as_bytes().to_vec())
                         .unwrap_or_default(),
                 )),
-                Some(other) => Step::Failed(self.failure(
+                other => Step::Failed(self.failure(
                     500,
                     format!(
                         "a streamed body function returned a {}; return strings, then nil",
@@ -623,16 +631,15 @@ impl Runtime {
                     ),
                     None,
                 )),
-                None => Step::Done(None),
             },
             _ => Step::Failed(self.failure(500, "unknown operation yielded".into(), None)),
         }
     }
 
     /// The failure for what the prelude's error handler returned.
-    fn error_value(&self, v: Option<&Value>) -> Failure {
+    fn error_value(&self, v: &Value) -> Failure {
         match v {
-            Some(Value::Table(t))
+            Value::Table(t)
                 if t.metatable()
                     .is_some_and(|m| m.to_pointer() == self.http_error_mt.to_pointer()) =>
             {
@@ -640,7 +647,7 @@ impl Runtime {
                 let message = t.raw_get::<String>("message").unwrap_or_default();
                 self.failure(status, message, None)
             }
-            Some(Value::String(s)) => {
+            Value::String(s) => {
                 let text = s.to_string_lossy();
                 let first = text.lines().next().unwrap_or_default().to_string();
                 self.failure(500, first, Some(text))
