@@ -13,7 +13,60 @@ use std::process::ExitCode;
 // stays that of glibc's. The C library and the Lua module keep the
 // embedder's allocator.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: Allocator = Allocator;
+
+/// mimalloc as the global allocator, through its plain `malloc` wherever that
+/// aligns enough. The mimalloc crate calls `mi_malloc_aligned` for every
+/// allocation, whose checks cost twice a small `mi_malloc` (a request makes
+/// about a dozen); Rust's own `System` allocator makes the same choice.
+struct Allocator;
+
+/// What `malloc` aligns any block to (C11 7.22.3): `max_align_t`.
+const MALLOC_ALIGN: usize = std::mem::align_of::<libc::max_align_t>();
+
+/// Whether `malloc(size)` returns a block aligned as `layout` asks: blocks of
+/// at least MALLOC_ALIGN bytes are aligned to it, smaller ones to their size.
+fn malloc_aligns(align: usize, size: usize) -> bool {
+    align <= MALLOC_ALIGN && align <= size
+}
+
+extern "C" {
+    fn mi_malloc(size: usize) -> *mut std::ffi::c_void;
+    fn mi_zalloc(size: usize) -> *mut std::ffi::c_void;
+    fn mi_realloc(p: *mut std::ffi::c_void, size: usize) -> *mut std::ffi::c_void;
+}
+
+// SAFETY: every block comes from mimalloc, aligned as asked (see
+// malloc_aligns), and is freed or reallocated by mimalloc.
+unsafe impl std::alloc::GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if malloc_aligns(layout.align(), layout.size()) {
+            mi_malloc(layout.size()).cast()
+        } else {
+            mimalloc::MiMalloc.alloc(layout)
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if malloc_aligns(layout.align(), layout.size()) {
+            mi_zalloc(layout.size()).cast()
+        } else {
+            mimalloc::MiMalloc.alloc_zeroed(layout)
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        mimalloc::MiMalloc.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        if malloc_aligns(layout.align(), size) {
+            mi_realloc(ptr.cast(), size).cast()
+        } else {
+            mimalloc::MiMalloc.realloc(ptr, layout, size)
+        }
+    }
+}
 
 /// `mi_option_purge_delay`: its place in mimalloc.h's `mi_option_e` (v3).
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
