@@ -129,6 +129,8 @@ pub struct Runtime {
     watch: Option<watchdog::Watch>,
     lua: Lua,
     run: Function,
+    /// The prelude's `stream`: runs a streamed body's function.
+    stream: Function,
     handler: Function,
     http_error_mt: Table,
     /// Strings every `req` uses (request::interned).
@@ -146,6 +148,7 @@ pub struct Runtime {
 /// by every runtime on it.
 struct Installed {
     run: Function,
+    stream: Function,
     library: Table,
     http_error_mt: Table,
     interned: Table,
@@ -218,8 +221,14 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
             .set_name("=flutter.compat51")
             .call::<Table>(())?,
     );
-    let (run, additions, http_error_mt, guards, private): (Function, Table, Table, Table, Table) =
-        prelude.call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), &natives))?;
+    let (run, stream, additions, http_error_mt, guards, private): (
+        Function,
+        Function,
+        Table,
+        Table,
+        Table,
+        Table,
+    ) = prelude.call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), &natives))?;
     request::add_private(&interned, &private)?;
     lua.set_named_registry_value("flutter.await", natives.raw_get::<Function>("await")?)?;
     for pair in additions.pairs::<Value, Value>() {
@@ -232,6 +241,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
     arm_budget_hook(lua, &budget)?;
     let i = Rc::new(Installed {
         run,
+        stream,
         library,
         http_error_mt,
         interned,
@@ -411,6 +421,7 @@ impl Runtime {
             watch: watch(&lua, &i.budget, settings.instruction_limit)?,
             handler: handler.unwrap_or_else(|| i.run.clone()),
             run: i.run.clone(),
+            stream: i.stream.clone(),
             http_error_mt: i.http_error_mt.clone(),
             interned: i.interned.clone(),
             requests: i.requests.clone(),
@@ -565,9 +576,7 @@ impl Runtime {
         };
         let finished = !task.thread.is_resumable();
         if !finished {
-            let step = self.yielded(&first, &second, third);
-            task.streaming |= matches!(step, Step::Head(_));
-            return step;
+            return self.yielded(&first, &second, third);
         }
         if is_token(&first, &FAIL_TOKEN) {
             return Step::Failed(self.error_value(&second));
@@ -576,7 +585,17 @@ impl Runtime {
             return Step::Done(None);
         }
         match response::convert(&self.lua, first) {
-            Ok(r) => Step::Done(Some(r)),
+            Ok((r, None)) => Step::Done(Some(r)),
+            // The head goes out now; the finished coroutine then runs the
+            // body's function (the next resume).
+            Ok((r, Some(produce))) => match task.thread.reset(self.stream.clone()) {
+                Ok(()) => {
+                    task.streaming = true;
+                    task.resume_args = Some(MultiValue::from_vec(vec![Value::Function(produce)]));
+                    Step::Head(r)
+                }
+                Err(e) => Step::Failed(self.failure(500, e.to_string(), None)),
+            },
             Err(e) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
         }
     }
@@ -609,10 +628,6 @@ impl Runtime {
                 _ => Step::Failed(self.failure(500, "bad await".into(), None)),
             },
             3 => Step::Wait(Op::Body),
-            4 => match response::convert(&self.lua, arg) {
-                Ok(r) => Step::Head(r),
-                Err(e) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
-            },
             5 => match arg {
                 Value::String(s) => Step::Wait(Op::Write(s.as_bytes().to_vec())),
                 Value::Integer(_) | Value::Number(_) => Step::Wait(Op::Write(

@@ -8,7 +8,7 @@ local yield, xpcall, traceback = coroutine.yield, xpcall, debug.traceback
 local type, getmetatable, setmetatable, rawget, rawset, next, tostring = type, getmetatable, setmetatable, rawget, rawset, next, tostring
 
 -- Operation codes understood by the worker (see lua/mod.rs).
-local SLEEP, READ, BODY, HEAD, WRITE, AWAIT = 1, 2, 3, 4, 5, 6
+local SLEEP, READ, BODY, WRITE, AWAIT = 1, 2, 3, 5, 6
 
 local body_read, body_complete, body_fill = native.body_read, native.body_complete, native.body_fill
 local http_error_mt = {}
@@ -130,17 +130,18 @@ local function run(handler, handle, req)
     ok, res = xpcall(session.save, on_error, req, res)
     if not ok then return FAIL, res end
   end
-  if type(res) == "table" and type(res.body) == "function" then
-    yield(TOKEN, HEAD, res)
-    local produce = res.body
-    while true do
-      local ok2, chunk = xpcall(produce, on_error)
-      if not ok2 then return FAIL, chunk end
-      if chunk == nil then return end
-      yield(TOKEN, WRITE, chunk)
-    end
-  end
   return res
+end
+
+-- Streams a body a handler gave as a function: on a coroutine of its own,
+-- started by the worker once the head is out (see Runtime::resume).
+local function stream(produce)
+  while true do
+    local ok, chunk = xpcall(produce, on_error)
+    if not ok then return FAIL, chunk end
+    if chunk == nil then return end
+    yield(TOKEN, WRITE, chunk)
+  end
 end
 
 -- Stand-ins for pcall, xpcall, coroutine.resume and coroutine.wrap, installed
@@ -207,4 +208,4 @@ function library.sleep(seconds)
   yield(TOKEN, SLEEP, seconds)
 end
 
-return run, library, http_error_mt, guards, { HANDLE, FILLED, req_mt }
+return run, stream, library, http_error_mt, guards, { HANDLE, FILLED, req_mt }

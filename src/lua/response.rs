@@ -7,18 +7,23 @@
 
 use super::raw;
 use crate::http::message::{is_field_value, is_token, Bytes, Header, Response, ResponseBody};
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{Function, Lua, MultiValue, Table, Value};
 use std::borrow::Cow;
 
 const HTML: &[u8] = b"text/html; charset=utf-8";
 
-pub fn convert(lua: &Lua, value: Value) -> Result<Response, String> {
+/// The response, and the function producing its body when it is streamed
+/// (its body is then [`ResponseBody::Stream`]).
+pub fn convert(lua: &Lua, value: Value) -> Result<(Response, Option<Function>), String> {
     match value {
-        Value::String(s) => Ok(Response {
-            status: 200,
-            headers: vec![("content-type".into(), HTML.into())],
-            body: ResponseBody::Full(held(&s)),
-        }),
+        Value::String(s) => Ok((
+            Response {
+                status: 200,
+                headers: vec![("content-type".into(), HTML.into())],
+                body: ResponseBody::Full(held(&s)),
+            },
+            None,
+        )),
         Value::Table(t) => from_table(lua, &t),
         Value::Nil => {
             Err("the handler returned nothing; return a string or a response table".into())
@@ -58,7 +63,7 @@ fn pairs(lua: &Lua, t: &Table) -> Result<Vec<(Value, Value)>, String> {
     Ok(out)
 }
 
-fn from_table(lua: &Lua, t: &Table) -> Result<Response, String> {
+fn from_table(lua: &Lua, t: &Table) -> Result<(Response, Option<Function>), String> {
     let lua_err = |e: mlua::Error| e.to_string();
     let mut status: u16 = 200;
     let mut headers: Vec<Header> = Vec::new();
@@ -120,6 +125,7 @@ fn from_table(lua: &Lua, t: &Table) -> Result<Response, String> {
         }
     }
 
+    let mut produce = None;
     let body = if !file.is_nil() {
         let Value::String(path) = &file else {
             return Err(format!(
@@ -136,11 +142,14 @@ fn from_table(lua: &Lua, t: &Table) -> Result<Response, String> {
         }
         use std::os::unix::ffi::OsStrExt;
         // Its Content-Type comes from the file name unless the handler set one.
-        return Ok(Response {
-            status,
-            headers,
-            body: ResponseBody::Path(std::ffi::OsStr::from_bytes(&path).into()),
-        });
+        return Ok((
+            Response {
+                status,
+                headers,
+                body: ResponseBody::Path(std::ffi::OsStr::from_bytes(&path).into()),
+            },
+            None,
+        ));
     } else if !json.is_nil() {
         let text = super::json::encode(&json)?;
         set_default_type(&mut headers, b"application/json");
@@ -153,7 +162,10 @@ fn from_table(lua: &Lua, t: &Table) -> Result<Response, String> {
                 let s: String = t.raw_get("body").map_err(lua_err)?;
                 ResponseBody::Full(s.into_bytes().into())
             }
-            Value::Function(_) => ResponseBody::Stream,
+            Value::Function(f) => {
+                produce = Some(f);
+                ResponseBody::Stream
+            }
             other => {
                 return Err(format!(
                     "body must be a string or a function, not a {}",
@@ -163,11 +175,14 @@ fn from_table(lua: &Lua, t: &Table) -> Result<Response, String> {
         }
     };
     set_default_type(&mut headers, HTML);
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Ok((
+        Response {
+            status,
+            headers,
+            body,
+        },
+        produce,
+    ))
 }
 
 fn set_default_type(headers: &mut Vec<Header>, value: &'static [u8]) {
