@@ -128,10 +128,10 @@ pub struct Runtime {
     #[cfg(all(feature = "luajit", feature = "vendored"))]
     watch: Option<watchdog::Watch>,
     lua: Lua,
+    /// The body of its requests' coroutines: the prelude's `runner` of the handler.
     run: Function,
     /// The prelude's `stream`: runs a streamed body's function.
     stream: Function,
-    handler: Function,
     http_error_mt: Table,
     /// Strings every `req` uses (request::interned).
     interned: Table,
@@ -147,7 +147,8 @@ pub struct Runtime {
 /// What the prelude gives a Lua state; installed once per state and shared
 /// by every runtime on it.
 struct Installed {
-    run: Function,
+    /// `runner(handler)`: the body of that handler's request coroutines.
+    runner: Function,
     stream: Function,
     library: Table,
     http_error_mt: Table,
@@ -221,7 +222,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
             .set_name("=flutter.compat51")
             .call::<Table>(())?,
     );
-    let (run, stream, additions, http_error_mt, guards, private): (
+    let (runner, stream, additions, http_error_mt, guards, private): (
         Function,
         Function,
         Table,
@@ -240,7 +241,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
     session::install(lua, &library, &natives, await_fn)?;
     arm_budget_hook(lua, &budget)?;
     let i = Rc::new(Installed {
-        run,
+        runner,
         stream,
         library,
         http_error_mt,
@@ -405,7 +406,10 @@ impl Runtime {
                 }
             },
         };
-        Ok(Runtime { handler, ..rt })
+        let run = installed(&rt.lua)
+            .and_then(|i| i.runner.call(handler))
+            .map_err(|e| format!("cannot set up Lua: {e}"))?;
+        Ok(Runtime { run, ..rt })
     }
 
     /// A runtime serving `handler` on an existing Lua state (the Lua module,
@@ -419,8 +423,11 @@ impl Runtime {
         Ok(Runtime {
             #[cfg(all(feature = "luajit", feature = "vendored"))]
             watch: watch(&lua, &i.budget, settings.instruction_limit)?,
-            handler: handler.unwrap_or_else(|| i.run.clone()),
-            run: i.run.clone(),
+            // `load` gives it the script's handler once the script ran.
+            run: match handler {
+                Some(h) => i.runner.call(h)?,
+                None => i.runner.clone(),
+            },
             stream: i.stream.clone(),
             http_error_mt: i.http_error_mt.clone(),
             interned: i.interned.clone(),
@@ -533,10 +540,9 @@ impl Runtime {
         // Nothing the prelude's runner returns or yields has more than three values.
         type Returned = (Value, Value, Value);
         let result = match std::mem::take(&mut task.fresh) {
-            true => {
-                task.thread
-                    .resume::<Returned>((self.handler.clone(), task.handle, task.req.take()))
-            }
+            true => task
+                .thread
+                .resume::<Returned>((task.handle, task.req.take())),
             false => task
                 .thread
                 .resume::<Returned>(task.resume_args.take().unwrap_or_default()),

@@ -61,16 +61,17 @@ local function hidden_next(t, k)
   return nk, nv
 end
 
+-- The session module's hooks (lua/session.lua): given by native.use_session
+-- when the module is loaded, before any request runs.
+local session
+function native.use_session(hooks) session = hooks end
+
 local req_mt = {
   __index = function(req, k)
     local m = methods[k]
     if m ~= nil then return m end
     -- The session is loaded on first use (see lua/session.lua).
-    if k == "session" then
-      local s = native.session
-      if s ~= nil then return s.load(req) end
-      return nil
-    end
+    if k == "session" then return session.load(req) end
     local b = rawget(req, HANDLE)
     if b == nil then return nil end
     if built[k] then
@@ -87,10 +88,7 @@ local req_mt = {
   -- Assigning req.session without reading it first counts as touching it
   -- (see run); other new fields are stored as given.
   __newindex = function(req, k, v)
-    if k == "session" then
-      local s = native.session
-      if s ~= nil then s.touched = s.touched + 1 end
-    end
+    if k == "session" then session.touched = session.touched + 1 end
     rawset(req, k, v)
   end,
   -- pairs(req) shows every field, as a plain table would.
@@ -114,23 +112,25 @@ end
 
 local new_req = native.new_req
 
--- Runs a request: `req` is built here from its handle (new_req), or comes
--- built, with the body fields filled in, when the body was here before the
--- handler started (request::build in Rust).
-local function run(handler, handle, req)
-  if req == nil then req = new_req(handle) end
-  local session = native.session
-  local touched = session ~= nil and session.touched
-  local ok, res = xpcall(handler, on_error, req)
-  if not ok then return FAIL, res end
-  -- A session the handler used is saved, and its cookie set, before the head
-  -- goes out. (Sessions touched meanwhile by requests that ran while this one
-  -- waited make it ask `used`.)
-  if session ~= nil and session.touched ~= touched and session.used(req) then
-    ok, res = xpcall(session.save, on_error, req, res)
+-- The runner of `handler`'s requests: the body of their coroutines. `req`
+-- is built here from its handle (new_req), or comes built, with the body
+-- fields filled in, when the body was here before the handler started
+-- (request::build in Rust).
+local function runner(handler)
+  return function(handle, req)
+    if req == nil then req = new_req(handle) end
+    local touched = session.touched
+    local ok, res = xpcall(handler, on_error, req)
     if not ok then return FAIL, res end
+    -- A session the handler used is saved, and its cookie set, before the
+    -- head goes out. (Sessions touched meanwhile by requests that ran while
+    -- this one waited make it ask `used`.)
+    if session.touched ~= touched and session.used(req) then
+      ok, res = xpcall(session.save, on_error, req, res)
+      if not ok then return FAIL, res end
+    end
+    return res
   end
-  return res
 end
 
 -- Streams a body a handler gave as a function: on a coroutine of its own,
@@ -208,4 +208,4 @@ function library.sleep(seconds)
   yield(TOKEN, SLEEP, seconds)
 end
 
-return run, stream, library, http_error_mt, guards, { HANDLE, FILLED, req_mt }
+return runner, stream, library, http_error_mt, guards, { HANDLE, FILLED, req_mt }

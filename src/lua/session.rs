@@ -344,7 +344,9 @@ pub fn install(
                 .raw_get::<Table>("json")?
                 .raw_get::<Function>("decode")?,
         ))?;
-    natives.raw_set("session", hooks)?;
+    natives
+        .raw_get::<Function>("use_session")?
+        .call::<()>(hooks)?;
     library.raw_set("session", api)?;
     library.raw_set("cookie", cookie)
 }
