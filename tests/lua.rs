@@ -84,6 +84,15 @@ fn peak_rss_during<T>(pid: u32, f: impl FnOnce() -> T) -> (T, u64) {
     (out, peak.load(Ordering::Relaxed))
 }
 
+/// Asserts that the server's log comes to hold `needle` within 2 s.
+fn assert_logged(s: &Server, needle: &str) {
+    assert!(
+        eventually(Duration::from_secs(2), || s.stderr().contains(needle)),
+        "{}",
+        s.stderr()
+    );
+}
+
 /// Waits up to `within` for `cond`.
 fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + within;
@@ -307,13 +316,7 @@ end
     assert!(text.contains("first part;"), "{text}");
     // No last chunk: the client can tell the body is incomplete.
     assert!(!text.ends_with("0\r\n\r\n"), "{text}");
-    assert!(
-        eventually(Duration::from_secs(2), || s
-            .stderr()
-            .contains("producer broke")),
-        "{}",
-        s.stderr()
-    );
+    assert_logged(&s, "producer broke");
 }
 
 // ---------------------------------------------------------------- req
@@ -909,13 +912,7 @@ fn lua_error_gives_generic_500_and_logs_the_traceback() {
     assert!(!page.contains("traceback"), "{page}");
     assert!(!page.contains("app.lua"), "{page}");
     assert!(!page.contains("bad"), "{page}");
-    assert!(
-        eventually(Duration::from_secs(2), || s
-            .stderr()
-            .contains("stack traceback")),
-        "{}",
-        s.stderr()
-    );
+    assert_logged(&s, "stack traceback");
     let log = s.stderr();
     assert!(log.contains("app.lua:7"), "{log}");
     assert!(log.contains("bad <thing>"), "{log}");
@@ -923,13 +920,7 @@ fn lua_error_gives_generic_500_and_logs_the_traceback() {
     assert_eq!(r.status, 500);
     assert!(!r.text().contains("field"));
     assert_eq!(get(&s, "/nothing").status, 500);
-    assert!(
-        eventually(Duration::from_secs(2), || s
-            .stderr()
-            .contains("the handler returned nothing")),
-        "{}",
-        s.stderr()
-    );
+    assert_logged(&s, "the handler returned nothing");
     assert_eq!(get(&s, "/").status, 200);
 }
 
@@ -1167,13 +1158,7 @@ end
     assert_eq!(j["uri"], "a%20b%2Fc%3Fd%3De%26f%3D%C3%BC~._-");
     assert_eq!(j["unuri"], "a b c/ü%zz");
     assert_eq!(j["bin"], "0080ff");
-    assert!(
-        eventually(Duration::from_secs(2), || s
-            .stderr()
-            .contains("plain message")),
-        "{}",
-        s.stderr()
-    );
+    assert_logged(&s, "plain message");
     let log = s.stderr();
     let line = log
         .lines()
