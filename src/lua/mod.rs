@@ -291,6 +291,14 @@ fn budget_hook(b: Rc<Budget>) -> Hook {
     })
 }
 
+/// The instructions one request may run, for `lua_instruction_limit` (0: no limit).
+fn task_budget(instruction_limit: u64) -> i64 {
+    match instruction_limit {
+        0 => i64::MAX,
+        n => i64::try_from(n).unwrap_or(i64::MAX),
+    }
+}
+
 /// Makes the budget hook the state's global hook, checked every HOOK_EVERY
 /// instructions. Request coroutines get it when created, and Lua copies a
 /// coroutine's hook into the coroutines it creates, so none escapes the budget.
@@ -379,24 +387,25 @@ impl Runtime {
             Ok(())
         };
         setup().map_err(|e| format!("cannot set up Lua: {e}"))?;
-        let rt =
-            Runtime::new(lua, None, settings).map_err(|e| format!("cannot set up Lua: {e}"))?;
+        let budget = installed(&lua)
+            .map_err(|e| format!("cannot set up Lua: {e}"))?
+            .budget
+            .clone();
         // The script's top level runs under the same budget as a request.
         if settings.instruction_limit > 0 {
-            rt.budget.left.set(rt.task_budget());
-            rt.budget.exceeded.set(0);
-            rt.lua
-                .set_global_hook(
-                    HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-                    budget_hook(rt.budget.clone()),
-                )
-                .map_err(|e| format!("cannot set up Lua: {e}"))?;
+            budget.left.set(task_budget(settings.instruction_limit));
+            budget.exceeded.set(0);
+            lua.set_global_hook(
+                HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+                budget_hook(budget.clone()),
+            )
+            .map_err(|e| format!("cannot set up Lua: {e}"))?;
         }
-        let loaded = rt.lua.load(&code).set_name(name.clone()).eval::<Value>();
-        arm_budget_hook(&rt.lua, &rt.budget).map_err(|e| format!("cannot set up Lua: {e}"))?;
+        let loaded = lua.load(&code).set_name(name.clone()).eval::<Value>();
+        arm_budget_hook(&lua, &budget).map_err(|e| format!("cannot set up Lua: {e}"))?;
         let handler = match loaded.map_err(|e| script_error(&e))? {
             Value::Function(f) => f,
-            _ => match rt.lua.globals().get::<Value>("onRequest") {
+            _ => match lua.globals().get::<Value>("onRequest") {
                 Ok(Value::Function(f)) => f,
                 _ => {
                     return Err(format!(
@@ -406,28 +415,21 @@ impl Runtime {
                 }
             },
         };
-        let run = installed(&rt.lua)
-            .and_then(|i| i.runner.call(handler))
-            .map_err(|e| format!("cannot set up Lua: {e}"))?;
-        Ok(Runtime { run, ..rt })
+        Runtime::new(lua, handler, settings).map_err(|e| format!("cannot set up Lua: {e}"))
     }
 
     /// A runtime serving `handler` on an existing Lua state (the Lua module,
     /// where the interpreter owns the state: no globals, no memory limit).
     pub fn with_handler(lua: Lua, handler: Function, settings: &Settings) -> mlua::Result<Runtime> {
-        Runtime::new(lua, Some(handler), settings)
+        Runtime::new(lua, handler, settings)
     }
 
-    fn new(lua: Lua, handler: Option<Function>, settings: &Settings) -> mlua::Result<Runtime> {
+    fn new(lua: Lua, handler: Function, settings: &Settings) -> mlua::Result<Runtime> {
         let i = installed(&lua)?;
         Ok(Runtime {
             #[cfg(all(feature = "luajit", feature = "vendored"))]
             watch: watch(&lua, &i.budget, settings.instruction_limit)?,
-            // `load` gives it the script's handler once the script ran.
-            run: match handler {
-                Some(h) => i.runner.call(h)?,
-                None => i.runner.clone(),
-            },
+            run: i.runner.call(handler)?,
             stream: i.stream.clone(),
             http_error_mt: i.http_error_mt.clone(),
             interned: i.interned.clone(),
@@ -439,14 +441,6 @@ impl Runtime {
             exhausted: Cell::new(false),
             spare: Rc::default(),
         })
-    }
-
-    /// The instructions one request may run (0 in the settings: no limit).
-    fn task_budget(&self) -> i64 {
-        match self.instruction_limit {
-            0 => i64::MAX,
-            n => i64::try_from(n).unwrap_or(i64::MAX),
-        }
     }
 
     /// Whether the state ran out of memory and must be replaced.
@@ -483,7 +477,7 @@ impl Runtime {
             streaming: false,
             req,
             resume_args: None,
-            budget: self.task_budget(),
+            budget: task_budget(self.instruction_limit),
             spare: self.spare.clone(),
         })
     }
