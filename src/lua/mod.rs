@@ -4,6 +4,7 @@
 //! worker resumes it when that operation can go on. Lua never touches sockets.
 
 pub mod blocking;
+mod coroutine;
 pub mod db;
 pub mod json;
 pub mod library;
@@ -15,10 +16,11 @@ pub mod session;
 mod watchdog;
 
 use crate::config::Script;
-use crate::http::message::{Request, Response};
+use crate::http::message::{Bytes, Request, Response};
+use coroutine::{Coroutine, Entry, Resumed};
 use mlua::{
-    Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Thread,
-    Value, VmState,
+    Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Value,
+    VmState,
 };
 use request::{BodyCtx, Requests};
 use std::cell::{Cell, RefCell};
@@ -31,17 +33,16 @@ const COMPAT51: &str = include_str!("compat51.lua");
 /// The CPU budget is checked every this many Lua instructions.
 const HOOK_EVERY: u32 = 1000;
 
-// Distinct addresses identify the prelude's yields and failures.
+/// Its address identifies the prelude's yields.
 static YIELD_TOKEN: u8 = 0;
-static FAIL_TOKEN: u8 = 0;
 
-fn token(t: &'static u8) -> LightUserData {
-    LightUserData(t as *const u8 as *mut std::ffi::c_void)
+fn yield_token() -> LightUserData {
+    LightUserData(&YIELD_TOKEN as *const u8 as *mut std::ffi::c_void)
 }
 
-fn is_token(v: &Value, t: &'static u8) -> bool {
-    matches!(v, Value::LightUserData(p) if p.0 == token(t).0)
-}
+/// A string answer up to this size is copied off the coroutine's stack;
+/// a longer one stays in Lua until it goes to the connection.
+const COPIED_BODY: usize = 4096;
 
 /// A Lua C module's open function (`luaopen_*`).
 pub type CModule = mlua::ffi::lua_CFunction;
@@ -88,8 +89,8 @@ pub struct Failure {
 }
 
 pub struct Task {
-    /// Taken by `drop`, to be kept without cloning its reference.
-    thread: std::mem::ManuallyDrop<Thread>,
+    /// Taken by `drop`, to be kept for the next request.
+    co: std::mem::ManuallyDrop<Coroutine>,
     /// Not resumed yet.
     fresh: bool,
     /// Its head went out and its body is streamed (the coroutine ends with it).
@@ -102,19 +103,19 @@ pub struct Task {
     requests: Rc<Requests>,
     /// Values the next resume passes in (a blocking job's results).
     resume_args: Option<MultiValue>,
-    spare: Rc<RefCell<Vec<Thread>>>,
+    spare: Rc<RefCell<Vec<Coroutine>>>,
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
         // Uploaded files and the spooled body of the request are removed with it.
         self.requests.remove(self.handle);
-        // The coroutine is kept for the next request (reset when taken again).
-        // SAFETY: `thread` is not used after this.
-        let thread = unsafe { std::mem::ManuallyDrop::take(&mut self.thread) };
+        // The coroutine is kept for the next request (restarted when taken again).
+        // SAFETY: `co` is not used after this.
+        let co = unsafe { std::mem::ManuallyDrop::take(&mut self.co) };
         let mut spare = self.spare.borrow_mut();
         if spare.len() < SPARE_THREADS {
-            spare.push(thread);
+            spare.push(co);
         }
     }
 }
@@ -129,9 +130,9 @@ pub struct Runtime {
     watch: Option<watchdog::Watch>,
     lua: Lua,
     /// The body of its requests' coroutines: the prelude's `runner` of the handler.
-    run: Function,
+    run: Entry,
     /// The prelude's `stream`: runs a streamed body's function.
-    stream: Function,
+    stream: Entry,
     http_error_mt: Table,
     /// Strings every `req` uses (request::interned).
     interned: Table,
@@ -141,7 +142,7 @@ pub struct Runtime {
     memory_limit: usize,
     /// Set when the state ran out of memory; the worker replaces it.
     exhausted: Cell<bool>,
-    spare: Rc<RefCell<Vec<Thread>>>,
+    spare: Rc<RefCell<Vec<Coroutine>>>,
 }
 
 /// What the prelude gives a Lua state; installed once per state and shared
@@ -229,7 +230,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         Table,
         Table,
         Table,
-    ) = prelude.call((token(&YIELD_TOKEN), token(&FAIL_TOKEN), &natives))?;
+    ) = prelude.call((yield_token(), &natives))?;
     request::add_private(&interned, &private)?;
     lua.set_named_registry_value("flutter.await", natives.raw_get::<Function>("await")?)?;
     for pair in additions.pairs::<Value, Value>() {
@@ -429,8 +430,8 @@ impl Runtime {
         Ok(Runtime {
             #[cfg(all(feature = "luajit", feature = "vendored"))]
             watch: watch(&lua, &i.budget, settings.instruction_limit)?,
-            run: i.runner.call(handler)?,
-            stream: i.stream.clone(),
+            run: Entry::new(&lua, i.runner.call(handler)?)?,
+            stream: Entry::new(&lua, i.stream.clone())?,
             http_error_mt: i.http_error_mt.clone(),
             interned: i.interned.clone(),
             requests: i.requests.clone(),
@@ -461,7 +462,7 @@ impl Runtime {
                 None,
             ));
         };
-        let (req, thread) = match self.prepare(&ctx, handle) {
+        let (req, co) = match self.prepare(&ctx, handle) {
             Ok(started) => started,
             Err(f) => {
                 self.requests.remove(handle);
@@ -470,7 +471,7 @@ impl Runtime {
             }
         };
         Ok(Task {
-            thread: std::mem::ManuallyDrop::new(thread),
+            co: std::mem::ManuallyDrop::new(co),
             handle,
             requests: self.requests.clone(),
             fresh: true,
@@ -484,7 +485,7 @@ impl Runtime {
 
     /// The coroutine to run the handler on, and `req` with its body fields
     /// when the body is here already (else the coroutine builds `req`).
-    fn prepare(&self, ctx: &BodyCtx, handle: i64) -> Result<(Option<Table>, Thread), Failure> {
+    fn prepare(&self, ctx: &BodyCtx, handle: i64) -> Result<(Option<Table>, Coroutine), Failure> {
         let internal = |e: mlua::Error| self.failure(500, e.to_string(), None);
         // An empty body is left to the lazy path: most requests never look.
         let eager = {
@@ -501,27 +502,38 @@ impl Runtime {
         } else {
             None
         };
-        // The thread gets the budget hook (see arm_budget_hook).
-        let reused = self
-            .spare
-            .borrow_mut()
-            .pop()
-            .filter(|t| t.reset(self.run.clone()).is_ok());
-        let thread = match reused {
-            Some(t) => t,
+        // The coroutine gets the budget hook (see arm_budget_hook).
+        let spare = self.spare.borrow_mut().pop();
+        let co = match spare.and_then(|mut co| co.restart(&self.run).then_some(co)) {
+            Some(co) => co,
             None => {
-                let t = self.lua.create_thread(self.run.clone()).map_err(internal)?;
+                let co = Coroutine::new(&self.lua, &self.run).map_err(internal)?;
                 // mlua gave the new thread the global hook: on LuaJIT that is the
                 // whole state's, which the watchdog alone turns on.
                 #[cfg(all(feature = "luajit", feature = "vendored"))]
                 self.lua.remove_hook();
-                t
+                co
             }
         };
-        Ok((table, thread))
+        Ok((table, co))
     }
 
     pub fn resume(&self, task: &mut Task) -> Step {
+        let pushed = match (std::mem::take(&mut task.fresh), task.req.take()) {
+            (true, None) => {
+                task.co.push_integer(task.handle);
+                Ok(1)
+            }
+            (true, Some(req)) => task.co.push(&self.lua, (task.handle, req)),
+            (false, _) => match task.resume_args.take() {
+                Some(values) => task.co.push(&self.lua, values),
+                None => Ok(0),
+            },
+        };
+        let nargs = match pushed {
+            Ok(n) => n,
+            Err(e) => return Step::Failed(self.failure(500, e.to_string(), None)),
+        };
         let b = &self.budget;
         b.left.set(task.budget);
         b.exceeded.set(0);
@@ -531,16 +543,7 @@ impl Runtime {
         if let Some(w) = &self.watch {
             w.enter();
         }
-        // Nothing the prelude's runner returns or yields has more than three values.
-        type Returned = (Value, Value, Value);
-        let result = match std::mem::take(&mut task.fresh) {
-            true => task
-                .thread
-                .resume::<Returned>((task.handle, task.req.take())),
-            false => task
-                .thread
-                .resume::<Returned>(task.resume_args.take().unwrap_or_default()),
-        };
+        let resumed = task.co.resume(nargs);
         b.running.set(false);
         task.budget = b.left.get();
         #[cfg(all(feature = "luajit", feature = "vendored"))]
@@ -570,91 +573,91 @@ impl Runtime {
                 None,
             ));
         }
-        let (first, second, third) = match result {
+        match resumed {
+            Resumed::Yielded(n) => {
+                let step = self.yielded(&task.co, n);
+                task.co.pop(n);
+                step
+            }
+            Resumed::Finished(n) => self.finished(task, n),
+            Resumed::Failed(status) => Step::Failed(match task.co.take_error(&self.lua, status) {
+                Ok(e) => self.error_failure(e),
+                Err(e) => self.failure(500, e.to_string(), None),
+            }),
+        }
+    }
+
+    /// The response of a coroutine that returned `n` values.
+    fn finished(&self, task: &mut Task, n: std::ffi::c_int) -> Step {
+        if task.streaming {
+            task.co.pop(n);
+            task.co.finished();
+            return Step::Done(None);
+        }
+        if let Some(body) = task.co.string(n, 0).filter(|b| b.len() <= COPIED_BODY) {
+            let r = response::html(Bytes::Owned(body.to_vec()));
+            task.co.pop(n);
+            task.co.finished();
+            return Step::Done(Some(r));
+        }
+        let value = match task.co.take_result(&self.lua, n) {
             Ok(v) => v,
             Err(e) => return Step::Failed(self.failure(500, e.to_string(), None)),
         };
-        let finished = !task.thread.is_resumable();
-        if !finished {
-            return self.yielded(&first, &second, third);
-        }
-        if is_token(&first, &FAIL_TOKEN) {
-            return Step::Failed(self.error_value(&second));
-        }
-        if task.streaming {
-            return Step::Done(None);
-        }
-        match response::convert(&self.lua, first) {
+        match response::convert(&self.lua, value) {
             Ok((r, None)) => Step::Done(Some(r)),
             // The head goes out now; the finished coroutine then runs the
             // body's function (the next resume).
-            Ok((r, Some(produce))) => match task.thread.reset(self.stream.clone()) {
-                Ok(()) => {
-                    task.streaming = true;
-                    task.resume_args = Some(MultiValue::from_vec(vec![Value::Function(produce)]));
-                    Step::Head(r)
-                }
-                Err(e) => Step::Failed(self.failure(500, e.to_string(), None)),
-            },
+            Ok((r, Some(produce))) if task.co.restart(&self.stream) => {
+                task.streaming = true;
+                task.resume_args = Some(MultiValue::from_vec(vec![Value::Function(produce)]));
+                Step::Head(r)
+            }
+            Ok(_) => Step::Failed(self.failure(500, "cannot start the streamed body".into(), None)),
             Err(e) => Step::Failed(self.failure(500, format!("bad response: {e}"), None)),
         }
     }
 
-    /// What a yield of the prelude's runner asks for: `token`, `op`, `arg`.
-    fn yielded(&self, token: &Value, op: &Value, arg: Value) -> Step {
-        if !is_token(token, &YIELD_TOKEN) {
+    /// What a yield of the prelude asks for: its `n` values are the token,
+    /// the operation and its argument.
+    fn yielded(&self, co: &Coroutine, n: std::ffi::c_int) -> Step {
+        if co.light_userdata(n, 0) != yield_token().0 {
             return Step::Failed(self.failure(
                 500,
                 "the handler yielded outside a flutter operation (coroutine.yield at its top level)".into(),
                 None,
             ));
         }
-        let op = match op {
-            Value::Integer(i) => *i,
-            _ => 0,
-        };
-        match op {
+        match co.integer(n, 1).unwrap_or(0) {
             1 => {
-                let secs = match arg {
-                    Value::Integer(i) => i as f64,
-                    Value::Number(n) => n,
-                    _ => 0.0,
-                };
+                let secs = co.number(n, 2).unwrap_or(0.0);
                 Step::Wait(Op::Sleep(Duration::from_secs_f64(secs.clamp(0.0, 1e9))))
             }
             2 => Step::Wait(Op::Read),
-            6 => match arg {
-                Value::Integer(t) => Step::Wait(Op::Blocking(t as u64)),
-                _ => Step::Failed(self.failure(500, "bad await".into(), None)),
-            },
             3 => Step::Wait(Op::Body),
-            5 => match arg {
-                Value::String(s) => Step::Wait(Op::Write(s.as_bytes().to_vec())),
-                Value::Integer(_) | Value::Number(_) => Step::Wait(Op::Write(
-                    self.lua
-                        .coerce_string(arg)
-                        .ok()
-                        .flatten()
-                        .map(|s| s.as_bytes().to_vec())
-                        .unwrap_or_default(),
-                )),
-                other => Step::Failed(self.failure(
+            5 => match co.string(n, 2) {
+                Some(chunk) => Step::Wait(Op::Write(chunk.to_vec())),
+                None => Step::Failed(self.failure(
                     500,
                     format!(
                         "a streamed body function returned a {}; return strings, then nil",
-                        other.type_name()
+                        co.type_name(n, 2)
                     ),
                     None,
                 )),
+            },
+            6 => match co.integer(n, 2) {
+                Some(ticket) => Step::Wait(Op::Blocking(ticket as u64)),
+                None => Step::Failed(self.failure(500, "bad await".into(), None)),
             },
             _ => Step::Failed(self.failure(500, "unknown operation yielded".into(), None)),
         }
     }
 
-    /// The failure for what the prelude's error handler returned.
-    fn error_value(&self, v: &Value) -> Failure {
-        match v {
-            Value::Table(t)
+    /// The failure for an error raised in a request's coroutine.
+    fn error_failure(&self, e: coroutine::Error) -> Failure {
+        match (e.value, e.traceback) {
+            (Value::Table(t), _)
                 if t.metatable()
                     .is_some_and(|m| m.to_pointer() == self.http_error_mt.to_pointer()) =>
             {
@@ -662,12 +665,17 @@ impl Runtime {
                 let message = t.raw_get::<String>("message").unwrap_or_default();
                 self.failure(status, message, None)
             }
-            Value::String(s) => {
-                let text = s.to_string_lossy();
+            (_, Some(text)) => {
                 let first = text.lines().next().unwrap_or_default().to_string();
                 self.failure(500, first, Some(text))
             }
-            _ => self.failure(500, "the handler failed".into(), None),
+            (value, None) => {
+                let message = match value {
+                    Value::String(s) => s.to_string_lossy(),
+                    other => format!("the handler failed with a {}", other.type_name()),
+                };
+                self.failure(500, message, None)
+            }
         }
     }
 

@@ -1,10 +1,9 @@
 -- The part of the request runner written in Lua: what must be able to yield
 -- (waiting for the body, sleeping, streaming) lives here, the rest in Rust.
--- Called once per Lua state with the yield token, the failure token and the
--- native functions; returns the runner, the library functions it adds, the
+-- Called once per Lua state with the yield token and the native functions; returns the runner, the library functions it adds, the
 -- metatable of body errors and the guarded pcall/xpcall/coroutine.resume.
-local TOKEN, FAIL, native = ...
-local yield, xpcall, traceback = coroutine.yield, xpcall, debug.traceback
+local TOKEN, native = ...
+local yield, xpcall = coroutine.yield, xpcall
 local type, getmetatable, setmetatable, rawget, rawset, next, tostring = type, getmetatable, setmetatable, rawget, rawset, next, tostring
 
 -- Operation codes understood by the worker (see lua/mod.rs).
@@ -104,30 +103,23 @@ local req_mt = {
   end,
 }
 
-local function on_error(e)
-  if getmetatable(e) == http_error_mt then return e end
-  if type(e) ~= "string" then e = tostring(e) end
-  return traceback(e, 2)
-end
-
 local new_req = native.new_req
 
 -- The runner of `handler`'s requests: the body of their coroutines. `req`
 -- is built here from its handle (new_req), or comes built, with the body
 -- fields filled in, when the body was here before the handler started
--- (request::build in Rust).
+-- (request::build in Rust). An error ends the coroutine: the worker reads
+-- it, and its traceback, off the dead coroutine (see lua/coroutine.rs).
 local function runner(handler)
   return function(handle, req)
     if req == nil then req = new_req(handle) end
     local touched = session.touched
-    local ok, res = xpcall(handler, on_error, req)
-    if not ok then return FAIL, res end
+    local res = handler(req)
     -- A session the handler used is saved, and its cookie set, before the
     -- head goes out. (Sessions touched meanwhile by requests that ran while
     -- this one waited make it ask `used`.)
     if session.touched ~= touched and session.used(req) then
-      ok, res = xpcall(session.save, on_error, req, res)
-      if not ok then return FAIL, res end
+      res = session.save(req, res)
     end
     return res
   end
@@ -137,9 +129,9 @@ end
 -- started by the worker once the head is out (see Runtime::resume).
 local function stream(produce)
   while true do
-    local ok, chunk = xpcall(produce, on_error)
-    if not ok then return FAIL, chunk end
+    local chunk = produce()
     if chunk == nil then return end
+    if type(chunk) == "number" then chunk = tostring(chunk) end
     yield(TOKEN, WRITE, chunk)
   end
 end

@@ -16,14 +16,7 @@ const HTML: &[u8] = b"text/html; charset=utf-8";
 /// (its body is then [`ResponseBody::Stream`]).
 pub fn convert(lua: &Lua, value: Value) -> Result<(Response, Option<Function>), String> {
     match value {
-        Value::String(s) => Ok((
-            Response {
-                status: 200,
-                headers: vec![("content-type".into(), HTML.into())],
-                body: ResponseBody::Full(held(&s)),
-            },
-            None,
-        )),
+        Value::String(s) => Ok((html(held(&s)), None)),
         Value::Table(t) => from_table(lua, &t),
         Value::Nil => {
             Err("the handler returned nothing; return a string or a response table".into())
@@ -32,6 +25,15 @@ pub fn convert(lua: &Lua, value: Value) -> Result<(Response, Option<Function>), 
             "the handler returned a {}; return a string or a response table",
             other.type_name()
         )),
+    }
+}
+
+/// The answer to a handler that returned a string: 200, as HTML.
+pub fn html(body: Bytes) -> Response {
+    Response {
+        status: 200,
+        headers: vec![("content-type".into(), HTML.into())],
+        body: ResponseBody::Full(body),
     }
 }
 
