@@ -6,7 +6,9 @@
 -- at the caller's line; a database failure comes back as `nil, message`.
 local native, await = ...
 local isyieldable, type, error, pcall, select = coroutine.isyieldable, type, error, pcall, select
-local pack, unpack = table.pack, table.unpack
+-- LuaJIT and Lua 5.1 have neither table.pack nor table.unpack.
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
 local setmetatable, tostring = setmetatable, tostring
 
 -- database or transaction object -> its native handle
