@@ -32,7 +32,8 @@ pub struct ClientCert {
 }
 
 pub struct Request {
-    pub method: String,
+    /// The standard methods are not allocated (see [`Method`]).
+    pub method: Method,
     /// The request-target as sent.
     pub target: String,
     /// The path, still percent-encoded.
@@ -139,6 +140,9 @@ impl FileBody {
 
 /// A response header field: most names and many values are constants, which
 /// then cost no allocation.
+/// A request method: the standard ones as static strings, others as sent.
+pub type Method = Cow<'static, str>;
+
 pub type Header = (Cow<'static, str>, Cow<'static, [u8]>);
 
 pub struct Response {

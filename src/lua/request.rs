@@ -6,7 +6,7 @@ use super::raw;
 use crate::body::SharedBody;
 use crate::escape::percent_decode;
 use crate::form::{cookie, multipart, urlencoded};
-use crate::http::message::Request;
+use crate::http::message::{Method, Request};
 use mlua::{IntoLuaMulti, Lua, Table, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -26,7 +26,7 @@ const DEFAULT_READ: usize = 64 << 10;
 pub struct BodyCtx {
     pub body: SharedBody,
     pub parts: RefCell<Vec<multipart::Part>>,
-    method: String,
+    method: Method,
     /// The path, percent-decoded.
     path: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::files::Files;
 use crate::http::date::DateCache;
 use crate::http::h1::conn::{self as h1, Conn, Event as H1Event, Phase};
-use crate::http::message::Response;
+use crate::http::message::{Method, Response};
 use crate::log::{self, AccessLog, Entry};
 use crate::lua::{Op, Runtime, Step, Task};
 use crate::pool::{Completions, Pool};
@@ -105,13 +105,13 @@ struct Job {
     seq: u64,
     /// The request's method and the headers that decide a `{ file = ... }`
     /// answer (conditional and range requests, Accept-Encoding).
-    method: String,
+    method: Method,
     headers: Vec<(String, Vec<u8>)>,
 }
 
 /// What the access log needs of a request, kept until its response is done.
 struct LogInfo {
-    method: String,
+    method: Method,
     target: String,
     version: &'static str,
     referer: Option<Vec<u8>>,
@@ -829,7 +829,7 @@ impl Worker {
                     runtime: self.runtime.clone(),
                     wait: Wait::Start,
                     seq: self.next_seq,
-                    method: String::new(),
+                    method: Method::default(),
                     headers: Vec::new(),
                 }));
                 self.maybe_start(key);

@@ -4,6 +4,8 @@
 //! leaves to the caller (Host, Content-Length / Transfer-Encoding, size
 //! limits) and turns every refusal into a status code.
 
+use crate::http::message::Method;
+
 /// Slots handed to httparse; `Limits::max_headers` is capped at this.
 const HEADER_SLOTS: usize = 100;
 /// RFC 9112 §2.2 asks servers to tolerate stray CRLFs between requests
@@ -36,7 +38,7 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
     /// Exactly as sent.
-    pub method: String,
+    pub method: Method,
     /// The request-target as sent.
     pub target: String,
     /// Target before '?', still percent-encoded ("*" for asterisk-form).
@@ -158,15 +160,11 @@ fn build_head(
 ) -> Result<RequestHead, HeadError> {
     // httparse accepts a bare LF as line end; a front proxy that does not
     // could see different header boundaries, so refuse it.
-    if head
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
-    {
+    if has_bare_lf(head) {
         return err(400, "bare LF in request head");
     }
     // A complete parse always sets these three.
-    let method = req.method.unwrap_or_default().to_string();
+    let method = method_of(req.method.unwrap_or_default());
     let target = req.path.unwrap_or_default().to_string();
     let version = match req.version {
         Some(0) => Version::Http10,
@@ -181,7 +179,10 @@ fn build_head(
     for h in req.headers.iter() {
         let value = trim_ows(h.value);
         // httparse already refuses these; keep the guarantee local.
-        if value.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+        if value
+            .iter()
+            .fold(false, |bad, &b| bad | matches!(b, 0 | b'\r' | b'\n'))
+        {
             return err(400, "NUL, CR or LF in header value");
         }
         headers.push((h.name.to_ascii_lowercase(), value.to_vec()));
@@ -245,6 +246,18 @@ fn build_head(
         keep_alive,
         expect_continue,
     })
+}
+
+/// The method, without an allocation for the standard ones (methods are
+/// case-sensitive: `get` is another, unknown method).
+fn method_of(name: &str) -> Method {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().find(|m| **m == name) {
+        Some(m) => Method::Borrowed(m),
+        None => Method::Owned(name.to_string()),
+    }
 }
 
 /// Path and query of the request-target (RFC 9112 §3.2). Authority-form is
@@ -338,6 +351,19 @@ fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .split(|&b| b == b',')
         .map(trim_ows)
         .filter(|e| !e.is_empty())
+}
+
+/// Whether an LF is not preceded by CR. Every byte of the head is looked at,
+/// without an early exit: the compiler turns that into vector instructions,
+/// which a browser's head of several hundred bytes is worth.
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.first() == Some(&b'\n')
+        || head
+            .iter()
+            .zip(&head[1.min(head.len())..])
+            .fold(false, |bare, (&prev, &b)| {
+                bare | ((b == b'\n') & (prev != b'\r'))
+            })
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {
@@ -465,6 +491,21 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.1\nHost: h\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: h\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: h\r\n\n"), 400);
+        assert!(has_bare_lf(b"\n"));
+        assert!(!has_bare_lf(b"") && !has_bare_lf(b"\r\n") && !has_bare_lf(b"x"));
+        // Past the first vector's worth of bytes too.
+        let mut head = b"GET / HTTP/1.1\r\n".repeat(20);
+        assert!(!has_bare_lf(&head));
+        head.extend_from_slice(b"X: y\n");
+        assert!(has_bare_lf(&head));
+    }
+
+    #[test]
+    fn standard_methods_are_not_allocated() {
+        assert!(matches!(method_of("GET"), Method::Borrowed("GET")));
+        assert!(matches!(method_of("DELETE"), Method::Borrowed("DELETE")));
+        assert!(matches!(method_of("get"), Method::Owned(_)));
+        assert_eq!(method_of("PROPFIND"), "PROPFIND");
     }
 
     #[test]
