@@ -304,6 +304,7 @@ return function(req)
   return { body = function()
     n = n + 1
     if n == 1 then return "first part;" end
+    if n == 2 then return 2.5 end
     error("producer broke")
   end }
 end
@@ -314,6 +315,8 @@ end
     let text = String::from_utf8_lossy(&raw);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("first part;"), "{text}");
+    // A number is sent as Lua writes it.
+    assert!(text.contains("3\r\n2.5\r\n"), "{text}");
     // No last chunk: the client can tell the body is incomplete.
     assert!(!text.ends_with("0\r\n\r\n"), "{text}");
     assert_logged(&s, "producer broke");
@@ -897,6 +900,10 @@ return function(req)
     error("bad <thing> & \"quotes\"")
   elseif req.path == "/nothing" then
     return
+  elseif req.path == "/table" then
+    error({ code = 7 })
+  elseif req.path == "/yield" then
+    coroutine.yield("not a flutter operation")
   end
   return "fine"
 end
@@ -921,6 +928,11 @@ fn lua_error_gives_generic_500_and_logs_the_traceback() {
     assert!(!r.text().contains("field"));
     assert_eq!(get(&s, "/nothing").status, 500);
     assert_logged(&s, "the handler returned nothing");
+    // Errors that are not strings are logged as Lua's tostring shows them.
+    assert_eq!(get(&s, "/table").status, 500);
+    assert_logged(&s, "GET /table: table: ");
+    assert_eq!(get(&s, "/yield").status, 500);
+    assert_logged(&s, "yielded outside a flutter operation");
     assert_eq!(get(&s, "/").status, 200);
 }
 

@@ -49,7 +49,7 @@ pub enum Resumed {
 
 /// What a failed coroutine left: the error value and, for anything but a
 /// memory error, its traceback.
-pub struct Error {
+pub struct Raised {
     pub value: Value,
     pub traceback: Option<String>,
 }
@@ -183,10 +183,16 @@ impl Coroutine {
         }
     }
 
-    /// Pops the `n` values the last resume left.
+    /// Pops the `n` values a yield left.
     pub fn pop(&mut self, n: c_int) {
         // SAFETY: they are there; results are never to-be-closed variables.
         unsafe { ffi::lua_pop(self.state, n) };
+    }
+
+    /// Pops the `n` values a finished coroutine returned: it is clean then.
+    pub fn pop_finished(&mut self, n: c_int) {
+        self.pop(n);
+        self.clean = true;
     }
 
     /// Takes what a finished coroutine returned, as an mlua value (the first
@@ -205,14 +211,9 @@ impl Coroutine {
         Ok(first)
     }
 
-    /// Marks a finished coroutine whose results were popped as clean.
-    pub fn finished(&mut self) {
-        self.clean = true;
-    }
-
     /// The error a failed resume left, with the coroutine's traceback (its
     /// stack stays as it was when the error was raised).
-    pub fn take_error(&mut self, lua: &Lua, status: c_int) -> mlua::Result<Error> {
+    pub fn take_error(&mut self, lua: &Lua, status: c_int) -> mlua::Result<Raised> {
         let co = self.state;
         let memory = status == ffi::LUA_ERRMEM;
         // SAFETY: inside a protected call; the error value is on top of the
@@ -229,6 +230,6 @@ impl Coroutine {
                 ffi::lua_remove(l, 2);
             })?
         };
-        Ok(Error { value, traceback })
+        Ok(Raised { value, traceback })
     }
 }

@@ -590,14 +590,12 @@ impl Runtime {
     /// The response of a coroutine that returned `n` values.
     fn finished(&self, task: &mut Task, n: std::ffi::c_int) -> Step {
         if task.streaming {
-            task.co.pop(n);
-            task.co.finished();
+            task.co.pop_finished(n);
             return Step::Done(None);
         }
         if let Some(body) = task.co.string(n, 0).filter(|b| b.len() <= COPIED_BODY) {
             let r = response::html(Bytes::Owned(body.to_vec()));
-            task.co.pop(n);
-            task.co.finished();
+            task.co.pop_finished(n);
             return Step::Done(Some(r));
         }
         let value = match task.co.take_result(&self.lua, n) {
@@ -655,7 +653,7 @@ impl Runtime {
     }
 
     /// The failure for an error raised in a request's coroutine.
-    fn error_failure(&self, e: coroutine::Error) -> Failure {
+    fn error_failure(&self, e: coroutine::Raised) -> Failure {
         match (e.value, e.traceback) {
             (Value::Table(t), _)
                 if t.metatable()

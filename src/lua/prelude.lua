@@ -1,10 +1,11 @@
 -- The part of the request runner written in Lua: what must be able to yield
 -- (waiting for the body, sleeping, streaming) lives here, the rest in Rust.
--- Called once per Lua state with the yield token and the native functions; returns the runner, the library functions it adds, the
--- metatable of body errors and the guarded pcall/xpcall/coroutine.resume.
+-- Called once per Lua state with the yield token and the native functions;
+-- returns the runner, the library functions it adds, the metatable of body
+-- errors and the guarded pcall/xpcall/coroutine.resume.
 local TOKEN, native = ...
 local yield, xpcall = coroutine.yield, xpcall
-local type, getmetatable, setmetatable, rawget, rawset, next, tostring = type, getmetatable, setmetatable, rawget, rawset, next, tostring
+local type, setmetatable, rawget, rawset, next, tostring = type, setmetatable, rawget, rawset, next, tostring
 
 -- Operation codes understood by the worker (see lua/mod.rs).
 local SLEEP, READ, BODY, WRITE, AWAIT = 1, 2, 3, 5, 6
