@@ -632,6 +632,36 @@ end
     assert_eq!(json_of(&r), json!({ "got": [1, { "a": null }] }));
 }
 
+#[test]
+fn malformed_json_body_that_arrives_while_the_handler_waits_is_400() {
+    // A body larger than body_buffer_bytes does not hold the handler back:
+    // req.json waits for it inside the handler, and its error still says 400.
+    let s = Server::start(
+        r#"
+return function(req)
+  local got = req.json
+  flutter.log("AFTER-JSON")
+  return { json = { got = got } }
+end
+"#,
+        &["--body-buffer-bytes", "1024"],
+    );
+    let body = format!(r#"{{"unterminated": "{}"#, "x".repeat(3000));
+    let mut c = s.connect();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&body.as_bytes()[..1500]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    c.write_all(&body.as_bytes()[1500..]).unwrap();
+    let r = read_response(&mut c);
+    assert_eq!(r.status, 400);
+    assert_logged(&s, "malformed JSON body");
+    assert!(!s.stderr().contains("AFTER-JSON"), "{}", s.stderr());
+}
+
 // ---------------------------------------------------------------- req:read
 
 const READ_COUNTER: &str = r#"
