@@ -1,8 +1,10 @@
 -- Lua 5.1 only (the `lua51` feature): the environment the prelude is loaded
 -- in. Lua 5.1 cannot yield across pcall or xpcall, and its xpcall passes no
--- arguments to the function; a request's handler runs under xpcall and
--- yields for every flutter operation. These stand-ins run the function in a
--- coroutine of its own and pass its yields on up, as Lua 5.2+ do natively.
+-- arguments to the function; a script's pcall around a flutter operation (a
+-- db call, a sleep) must pass that operation's yield on. The prelude's
+-- guarded pcall and xpcall, the scripts' globals, are built on these
+-- stand-ins, which run the function in a coroutine of its own and pass its
+-- yields on up, as Lua 5.2+ do natively.
 -- (A yield from a metamethod stays impossible in 5.1: see README.)
 local create, resume, status, yield = coroutine.create, coroutine.resume, coroutine.status, coroutine.yield
 local traceback, unpack, select, type = debug.traceback, unpack, select, type
