@@ -138,11 +138,11 @@ impl FileBody {
     }
 }
 
-/// A response header field: most names and many values are constants, which
-/// then cost no allocation.
 /// A request method: the standard ones as static strings, others as sent.
 pub type Method = Cow<'static, str>;
 
+/// A response header field: most names and many values are constants, which
+/// then cost no allocation.
 pub type Header = (Cow<'static, str>, Cow<'static, [u8]>);
 
 pub struct Response {

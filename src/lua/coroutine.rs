@@ -36,13 +36,15 @@ pub struct Coroutine {
     /// It ended normally and its stack is empty: it can run an entry again
     /// without a reset.
     clean: bool,
+    /// How many values the last resume left on its stack (results or yielded
+    /// values), read by position with [`Coroutine::string`] and friends.
+    left: c_int,
 }
 
-/// How a resume ended; the values it left are read with [`Coroutine::value`]
-/// and friends, the first at position 0.
+/// How a resume ended.
 pub enum Resumed {
-    Yielded(c_int),
-    Finished(c_int),
+    Yielded,
+    Finished,
     /// A Lua error status (see [`Coroutine::take_error`]).
     Failed(c_int),
 }
@@ -65,6 +67,7 @@ impl Coroutine {
             thread,
             state,
             clean: false,
+            left: 0,
         })
     }
 
@@ -117,23 +120,25 @@ impl Coroutine {
         let mut n = 0;
         // SAFETY: lua_resume runs the coroutine in protected mode; no other
         // coroutine is resuming it (that would be `from`, which may be null).
-        match unsafe { ffi::lua_resume(self.state, std::ptr::null_mut(), nargs, &mut n) } {
-            ffi::LUA_YIELD => Resumed::Yielded(n),
-            ffi::LUA_OK => Resumed::Finished(n),
+        let status = unsafe { ffi::lua_resume(self.state, std::ptr::null_mut(), nargs, &mut n) };
+        self.left = n;
+        match status {
+            ffi::LUA_YIELD => Resumed::Yielded,
+            ffi::LUA_OK => Resumed::Finished,
             status => Resumed::Failed(status),
         }
     }
 
-    /// The stack index of result `i` of the `n` the last resume left.
-    fn at(&self, n: c_int, i: c_int) -> Option<c_int> {
+    /// The stack index of value `i` (from 0) of those the last resume left.
+    fn at(&self, i: c_int) -> Option<c_int> {
         // SAFETY: reads the stack's size only.
-        (0..n)
+        (0..self.left)
             .contains(&i)
-            .then(|| unsafe { ffi::lua_gettop(self.state) } - n + 1 + i)
+            .then(|| unsafe { ffi::lua_gettop(self.state) } - self.left + 1 + i)
     }
 
-    pub fn light_userdata(&self, n: c_int, i: c_int) -> *mut c_void {
-        match self.at(n, i) {
+    pub fn light_userdata(&self, i: c_int) -> *mut c_void {
+        match self.at(i) {
             // SAFETY: reads the value; anything else than a userdata is null.
             Some(idx) => unsafe { ffi::lua_touserdata(self.state, idx) },
             None => std::ptr::null_mut(),
@@ -141,16 +146,16 @@ impl Coroutine {
     }
 
     /// Result `i` if it is a number with an exact integer value.
-    pub fn integer(&self, n: c_int, i: c_int) -> Option<i64> {
-        let idx = self.at(n, i)?;
+    pub fn integer(&self, i: c_int) -> Option<i64> {
+        let idx = self.at(i)?;
         let mut is_num = 0;
         // SAFETY: lua_tointegerx converts nothing in place.
         let v = unsafe { ffi::lua_tointegerx(self.state, idx, &mut is_num) };
         (is_num != 0).then_some(v)
     }
 
-    pub fn number(&self, n: c_int, i: c_int) -> Option<f64> {
-        let idx = self.at(n, i)?;
+    pub fn number(&self, i: c_int) -> Option<f64> {
+        let idx = self.at(i)?;
         let mut is_num = 0;
         // SAFETY: as for `integer`.
         let v = unsafe { ffi::lua_tonumberx(self.state, idx, &mut is_num) };
@@ -158,8 +163,8 @@ impl Coroutine {
     }
 
     /// Result `i` if it is a string (not a number: converting one would allocate).
-    pub fn string(&self, n: c_int, i: c_int) -> Option<&[u8]> {
-        let idx = self.at(n, i)?;
+    pub fn string(&self, i: c_int) -> Option<&[u8]> {
+        let idx = self.at(i)?;
         // SAFETY: lua_tolstring on a string neither converts nor allocates;
         // the bytes live until the value is popped, which takes `&mut self`.
         unsafe {
@@ -172,8 +177,8 @@ impl Coroutine {
         }
     }
 
-    pub fn type_name(&self, n: c_int, i: c_int) -> &'static str {
-        let Some(idx) = self.at(n, i) else {
+    pub fn type_name(&self, i: c_int) -> &'static str {
+        let Some(idx) = self.at(i) else {
             return "nil";
         };
         // SAFETY: lua_typename gives a static string.
@@ -183,22 +188,23 @@ impl Coroutine {
         }
     }
 
-    /// Pops the `n` values a yield left.
-    pub fn pop(&mut self, n: c_int) {
+    /// Pops the values a yield left.
+    pub fn pop(&mut self) {
         // SAFETY: they are there; results are never to-be-closed variables.
-        unsafe { ffi::lua_pop(self.state, n) };
+        unsafe { ffi::lua_pop(self.state, self.left) };
+        self.left = 0;
     }
 
-    /// Pops the `n` values a finished coroutine returned: it is clean then.
-    pub fn pop_finished(&mut self, n: c_int) {
-        self.pop(n);
+    /// Pops what a finished coroutine returned: it is clean then.
+    pub fn pop_finished(&mut self) {
+        self.pop();
         self.clean = true;
     }
 
     /// Takes what a finished coroutine returned, as an mlua value (the first
-    /// of its `n` results, nil for none); the coroutine is then clean.
-    pub fn take_result(&mut self, lua: &Lua, n: c_int) -> mlua::Result<Value> {
-        let co = self.state;
+    /// of its results, nil for none); the coroutine is then clean.
+    pub fn take_result(&mut self, lua: &Lua) -> mlua::Result<Value> {
+        let (co, n) = (self.state, self.left);
         // SAFETY: inside a protected call, with room made for the results.
         let first = unsafe {
             lua.exec_raw::<Value>((), |l| {
@@ -207,6 +213,7 @@ impl Coroutine {
                 ffi::lua_settop(l, 1);
             })?
         };
+        self.left = 0;
         self.clean = true;
         Ok(first)
     }

@@ -574,12 +574,12 @@ impl Runtime {
             ));
         }
         match resumed {
-            Resumed::Yielded(n) => {
-                let step = self.yielded(&task.co, n);
-                task.co.pop(n);
+            Resumed::Yielded => {
+                let step = self.yielded(&task.co);
+                task.co.pop();
                 step
             }
-            Resumed::Finished(n) => self.finished(task, n),
+            Resumed::Finished => self.finished(task),
             Resumed::Failed(status) => Step::Failed(match task.co.take_error(&self.lua, status) {
                 Ok(e) => self.error_failure(e),
                 Err(e) => self.failure(500, e.to_string(), None),
@@ -587,18 +587,18 @@ impl Runtime {
         }
     }
 
-    /// The response of a coroutine that returned `n` values.
-    fn finished(&self, task: &mut Task, n: std::ffi::c_int) -> Step {
+    /// The response of a coroutine that finished.
+    fn finished(&self, task: &mut Task) -> Step {
         if task.streaming {
-            task.co.pop_finished(n);
+            task.co.pop_finished();
             return Step::Done(None);
         }
-        if let Some(body) = task.co.string(n, 0).filter(|b| b.len() <= COPIED_BODY) {
+        if let Some(body) = task.co.string(0).filter(|b| b.len() <= COPIED_BODY) {
             let r = response::html(Bytes::Owned(body.to_vec()));
-            task.co.pop_finished(n);
+            task.co.pop_finished();
             return Step::Done(Some(r));
         }
-        let value = match task.co.take_result(&self.lua, n) {
+        let value = match task.co.take_result(&self.lua) {
             Ok(v) => v,
             Err(e) => return Step::Failed(self.failure(500, e.to_string(), None)),
         };
@@ -616,35 +616,35 @@ impl Runtime {
         }
     }
 
-    /// What a yield of the prelude asks for: its `n` values are the token,
-    /// the operation and its argument.
-    fn yielded(&self, co: &Coroutine, n: std::ffi::c_int) -> Step {
-        if co.light_userdata(n, 0) != yield_token().0 {
+    /// What a yield of the prelude asks for: the values it left are the
+    /// token, the operation and its argument.
+    fn yielded(&self, co: &Coroutine) -> Step {
+        if co.light_userdata(0) != yield_token().0 {
             return Step::Failed(self.failure(
                 500,
                 "the handler yielded outside a flutter operation (coroutine.yield at its top level)".into(),
                 None,
             ));
         }
-        match co.integer(n, 1).unwrap_or(0) {
+        match co.integer(1).unwrap_or(0) {
             1 => {
-                let secs = co.number(n, 2).unwrap_or(0.0);
+                let secs = co.number(2).unwrap_or(0.0);
                 Step::Wait(Op::Sleep(Duration::from_secs_f64(secs.clamp(0.0, 1e9))))
             }
             2 => Step::Wait(Op::Read),
             3 => Step::Wait(Op::Body),
-            5 => match co.string(n, 2) {
+            5 => match co.string(2) {
                 Some(chunk) => Step::Wait(Op::Write(chunk.to_vec())),
                 None => Step::Failed(self.failure(
                     500,
                     format!(
                         "a streamed body function returned a {}; return strings, then nil",
-                        co.type_name(n, 2)
+                        co.type_name(2)
                     ),
                     None,
                 )),
             },
-            6 => match co.integer(n, 2) {
+            6 => match co.integer(2) {
                 Some(ticket) => Step::Wait(Op::Blocking(ticket as u64)),
                 None => Step::Failed(self.failure(500, "bad await".into(), None)),
             },
@@ -667,13 +667,8 @@ impl Runtime {
                 let first = text.lines().next().unwrap_or_default().to_string();
                 self.failure(500, first, Some(text))
             }
-            (value, None) => {
-                let message = match value {
-                    Value::String(s) => s.to_string_lossy(),
-                    other => format!("the handler failed with a {}", other.type_name()),
-                };
-                self.failure(500, message, None)
-            }
+            // Only a memory error comes without a traceback (take_error).
+            (_, None) => self.failure(500, "not enough memory".into(), None),
         }
     }
 
