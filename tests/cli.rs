@@ -28,6 +28,10 @@ fn bad_option_value_names_option_and_value() {
     let (code, _, err) = flutter(&["--workers", "0", "x.lua"]);
     assert_ne!(code, 0);
     assert!(err.contains("workers"), "{err}");
+    // A value that begins with '-' is the option's value, not another option.
+    let (code, _, err) = flutter(&["--workers", "-1", "x.lua"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--workers") && err.contains("\"-1\""), "{err}");
 }
 
 #[test]

@@ -411,8 +411,9 @@ fn secrets_files_and_rotation() {
     drop(s);
 
     // A new secret alone refuses the old cookie; with the old one as previous it
-    // is accepted and signed anew with the new one.
-    let new = "the next secret, long enough";
+    // is accepted and signed anew with the new one. A secret may begin with '-'
+    // (a generated one is base64url).
+    let new = "-the next secret, long enough";
     let s = Server::start_script(
         &script,
         &common::temp_dir("srv"),

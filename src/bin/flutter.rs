@@ -120,6 +120,11 @@ fn command() -> Command {
             Kind::Seconds => arg.value_name("SECONDS"),
             Kind::Text => arg.value_name("VALUE"),
         };
+        // A value may begin with '-': a generated secret is base64url, and
+        // `--workers -1` should reach the check that names the bad value.
+        if spec.kind != Kind::Flag {
+            arg = arg.allow_hyphen_values(true);
+        }
         cmd = cmd.arg(arg);
     }
     cmd
