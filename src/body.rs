@@ -101,6 +101,38 @@ impl Body {
         Rc::new(RefCell::new(self))
     }
 
+    /// Makes a finished request's body what [`Body::new`] makes, for the next
+    /// request; its allocation and its directory are kept.
+    pub fn reuse(&mut self, expected: Option<u64>, buffer_bytes: usize, temp_dir: &Arc<Path>) {
+        // Every field is named, so that a new one cannot be missed here.
+        let Body {
+            mem,
+            mem_pos,
+            spool,
+            buffer_bytes: buffer,
+            temp_dir: dir,
+            received,
+            expected: length,
+            complete,
+            failed,
+            streaming,
+            released,
+        } = self;
+        *mem = Vec::new();
+        *mem_pos = 0;
+        *spool = None;
+        *buffer = buffer_bytes;
+        if !Arc::ptr_eq(dir, temp_dir) {
+            *dir = temp_dir.clone();
+        }
+        *received = 0;
+        *length = expected;
+        *complete = expected == Some(0);
+        *failed = None;
+        *streaming = false;
+        *released = false;
+    }
+
     /// Appends decoded body bytes.
     pub fn push(&mut self, data: &[u8]) -> io::Result<()> {
         self.received += data.len() as u64;

@@ -166,6 +166,37 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     assert!(still_open(&mut s));
 }
 
+/// A worker reuses a finished request's body for the next request, on any
+/// connection: nothing of one body may show in the next, whether it was
+/// spooled to a file, buffered, or arrived in parts.
+#[test]
+fn each_request_sees_only_its_own_body() {
+    let srv = echo(&["--body-buffer-bytes", "1024"]);
+    let (mut a, mut b) = (open(&srv), open(&srv));
+    let big = "x".repeat(5000);
+    send(
+        &mut a,
+        format!("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n{big}").as_bytes(),
+    );
+    assert_eq!(read_response(&mut a).text(), format!("POST /big|{big}"));
+    send(&mut b, &get("/empty"));
+    assert_eq!(read_response(&mut b).text(), "GET /empty|");
+    send(
+        &mut a,
+        b"POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz",
+    );
+    assert_eq!(read_response(&mut a).text(), "POST /small|xyz");
+    send(
+        &mut b,
+        b"POST /parts HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc",
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    send(&mut b, b"def");
+    assert_eq!(read_response(&mut b).text(), "POST /parts|abcdef");
+    send(&mut a, &get("/again"));
+    assert_eq!(read_response(&mut a).text(), "GET /again|");
+}
+
 #[test]
 fn http10_closes_by_default() {
     let srv = echo(&[]);

@@ -257,13 +257,15 @@ unsafe fn push_value(l: *mut mlua::ffi::lua_State, interned: c_int, value: &[u8]
 }
 
 /// What Lua keeps of a request: what `req` is built from. Takes the
-/// request's fields instead of copying them.
+/// request's fields instead of copying them (but the method, which the
+/// worker keeps too and which is static when standard).
 pub fn context(req: &mut Request) -> Rc<BodyCtx> {
     let path = std::mem::take(&mut req.path).into_bytes();
     Rc::new(BodyCtx {
         body: req.body.clone(),
         parts: RefCell::new(Vec::new()),
-        method: std::mem::take(&mut req.method),
+        // A standard method is static: the clone costs nothing.
+        method: req.method.clone(),
         path: if path.contains(&b'%') {
             percent_decode(&path, false)
         } else {
@@ -284,7 +286,6 @@ pub fn context(req: &mut Request) -> Rc<BodyCtx> {
 /// did not start (its error is logged with the method and target).
 pub fn give_back(ctx: Rc<BodyCtx>, req: &mut Request) {
     if let Ok(ctx) = Rc::try_unwrap(ctx) {
-        req.method = ctx.method;
         req.headers = ctx.headers;
         req.query = ctx.query;
         req.target = ctx.target;

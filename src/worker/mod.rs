@@ -98,15 +98,16 @@ enum Wait {
 }
 
 struct Job {
-    request: Option<crate::http::message::Request>,
+    /// What the handler did not take of the request, once it started.
+    request: crate::http::message::Request,
+    /// Set once the handler started.
     task: Option<Task>,
     runtime: Rc<Runtime>,
     wait: Wait,
     seq: u64,
-    /// The request's method and the headers that decide a `{ file = ... }`
-    /// answer (conditional and range requests, Accept-Encoding).
-    method: Method,
-    headers: Vec<(String, Vec<u8>)>,
+    /// The headers that decide a `{ file = ... }` answer (conditional and
+    /// range requests, Accept-Encoding): Lua takes the request's.
+    file_headers: Vec<(String, Vec<u8>)>,
 }
 
 /// What the access log needs of a request, kept until its response is done.
@@ -159,6 +160,10 @@ pub struct Worker {
     accepting: bool,
     conns: Slab<Connection>,
     timers: Timers,
+    /// When the current turn's events arrived: deadlines count from it, as
+    /// nginx's do from its cached time (a clock read per request cost more
+    /// than its slack of one turn is worth against timeouts of seconds).
+    now: Instant,
     ready: VecDeque<usize>,
     runtime: Rc<Runtime>,
     loader: Loader,
@@ -264,6 +269,7 @@ impl Worker {
             accepting: true,
             conns: Slab::new(),
             timers: Timers::default(),
+            now: Instant::now(),
             ready: VecDeque::new(),
             runtime,
             loader,
@@ -310,6 +316,7 @@ impl Worker {
                 return false;
             }
         }
+        self.now = Instant::now();
         self.date.refresh();
         for event in events.iter() {
             match event.token() {
@@ -589,8 +596,7 @@ impl Worker {
     }
 
     fn fire_timers(&mut self) {
-        let now = Instant::now();
-        while let Some(timer) = self.timers.pop_due(now) {
+        while let Some(timer) = self.timers.pop_due(self.now) {
             match timer {
                 Timer::Wake { key, seq } => {
                     if let Some(job) = self.conns.get_mut(key).and_then(|c| c.job.as_mut()) {
@@ -607,7 +613,7 @@ impl Worker {
                     c.timer_at = None;
                     match c.deadline {
                         Some(_) if c.linger_until.is_some() => self.close(key),
-                        Some(d) if d <= now => {
+                        Some(d) if d <= self.now => {
                             c.deadline = None;
                             c.h1.time_out(self.date.http());
                             c.job = None;
@@ -632,13 +638,10 @@ impl Worker {
         }
         for _ in 0..STEPS_PER_TURN {
             let mut progress = false;
-            if !self.flush(key, &mut progress) {
-                return self.close(key);
-            }
             if !self.read(key, &mut progress) {
                 return self.close(key);
             }
-            while let Some(event) = self.conns[key].h1.poll(&self.limits) {
+            while let Some(event) = self.conns[key].h1.poll(&self.limits, &mut self.spare) {
                 progress = true;
                 self.on_h1_event(key, event);
             }
@@ -649,6 +652,10 @@ impl Worker {
             {
                 progress = true;
                 self.run_job(key);
+            }
+            // Last, so that a response made in this step leaves in it.
+            if !self.flush(key, &mut progress) {
+                return self.close(key);
             }
             let c = &self.conns[key];
             // Encrypted bytes still waiting for the socket are part of the response.
@@ -824,13 +831,12 @@ impl Worker {
                     return self.log_exchange(key);
                 }
                 c.job = Some(Box::new(Job {
-                    request: Some(req),
+                    request: req,
                     task: None,
                     runtime: self.runtime.clone(),
                     wait: Wait::Start,
                     seq: self.next_seq,
-                    method: Method::default(),
-                    headers: Vec::new(),
+                    file_headers: Vec::new(),
                 }));
                 self.maybe_start(key);
             }
@@ -865,7 +871,10 @@ impl Worker {
     fn maybe_start(&mut self, key: usize) {
         let c = &mut self.conns[key];
         let Some(job) = &mut c.job else { return };
-        let Some(req) = &job.request else { return };
+        if job.task.is_some() {
+            return;
+        }
+        let req = &mut job.request;
         let native = self.config.native_handler.as_ref();
         {
             let body = req.body.borrow();
@@ -879,11 +888,10 @@ impl Worker {
                 return;
             }
         }
-        let mut req = job.request.take().expect("checked above");
         if let Some(native) = native {
             let answer = req.body.borrow_mut().to_bytes().map(|body| {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    native.0.handle(&req, &body)
+                    native.0.handle(req, &body)
                 }))
             });
             match answer {
@@ -911,13 +919,10 @@ impl Worker {
             return self.log_exchange(key);
         }
         // What a `{ file = ... }` answer needs; Lua takes the headers over.
-        let file_ask = (
-            req.method.clone(),
-            crate::files::conditional_headers(&req.headers),
-        );
-        match job.runtime.start(&mut req) {
+        let file_headers = crate::files::conditional_headers(&req.headers);
+        match job.runtime.start(req) {
             Ok(task) => {
-                (job.method, job.headers) = file_ask;
+                job.file_headers = file_headers;
                 job.task = Some(task);
                 job.wait = Wait::Run;
             }
@@ -984,7 +989,9 @@ impl Worker {
                 Step::Done(response) => {
                     match response {
                         Some(r) => {
-                            let r = self.files.handler_file(r, &job.method, &job.headers);
+                            let r =
+                                self.files
+                                    .handler_file(r, &job.request.method, &job.file_headers);
                             c.h1.respond(r, self.date.http())
                         }
                         None => c.h1.finish(),
@@ -1078,7 +1085,7 @@ impl Worker {
         } else {
             c.h1.phase()
         };
-        let now = Instant::now();
+        let now = self.now;
         let stuck_output = !c.h1.all_sent() && !c.writable;
         if phase != c.phase || c.deadline.is_none() {
             c.phase = phase;

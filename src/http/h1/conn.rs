@@ -114,6 +114,9 @@ pub struct Conn {
 pub struct Spare {
     read: Pool,
     out: Pool,
+    /// A finished request's body that nothing else holds, for the next
+    /// request (it saves an allocation per request).
+    body: Option<SharedBody>,
 }
 
 /// Spare buffers of one kind, bounded in count and bytes so that idle
@@ -273,6 +276,11 @@ impl Conn {
     /// idle keep-alive connections must cost little memory (about 1 KiB each
     /// in all), and the next request on any connection takes them again.
     pub fn shrink(&mut self, spare: &mut Spare) {
+        if matches!(self.reader, Reader::Head) {
+            if let Some(body) = self.body.take() {
+                spare.body.get_or_insert(body);
+            }
+        }
         if self.rbuf.is_empty() {
             spare.read.put(std::mem::take(&mut self.rbuf));
         }
@@ -283,7 +291,7 @@ impl Conn {
 
     /// The peer closed its side: no more input will come.
     pub fn on_eof(&mut self) {
-        if let Some(body) = &self.body {
+        if let (Reader::Body(_), Some(body)) = (&self.reader, &self.body) {
             let mut b = body.borrow_mut();
             if !b.complete && b.failed.is_none() {
                 b.failed =
@@ -294,13 +302,13 @@ impl Conn {
     }
 
     /// Parses what the input holds, as far as the state allows.
-    pub fn poll(&mut self, limits: &Limits) -> Option<Event> {
+    pub fn poll(&mut self, limits: &Limits, spare: &mut Spare) -> Option<Event> {
         match &mut self.reader {
             Reader::Head
                 if self.writer == Writer::Done
                     && self.out.len() - self.out_pos < MAX_QUEUED_OUTPUT =>
             {
-                self.poll_head(limits)
+                self.poll_head(limits, spare)
             }
             Reader::Body(decoder) => {
                 let body = self.body.as_ref()?;
@@ -354,7 +362,7 @@ impl Conn {
                         if progress == Progress::Done {
                             self.reader = Reader::Done;
                             self.next_if_finished();
-                            return self.poll(limits);
+                            return self.poll(limits, spare);
                         }
                         if *budget == 0 {
                             self.reader = Reader::Closed;
@@ -368,7 +376,7 @@ impl Conn {
         }
     }
 
-    fn poll_head(&mut self, limits: &Limits) -> Option<Event> {
+    fn poll_head(&mut self, limits: &Limits, spare: &mut Spare) -> Option<Event> {
         if self.rbuf.is_empty() {
             return None;
         }
@@ -409,7 +417,15 @@ impl Conn {
             }
             BodyKind::Chunked => (Some(Decoder::chunked(MAX_TRAILER_BYTES)), None),
         };
-        let body = Body::new(expected, limits.body_buffer_bytes, &limits.temp_dir).shared();
+        let body = match self.body.take().or_else(|| spare.body.take()) {
+            // Nothing else holds it (Lua let go when its request ended).
+            Some(b) if Rc::strong_count(&b) == 1 => {
+                b.borrow_mut()
+                    .reuse(expected, limits.body_buffer_bytes, &limits.temp_dir);
+                b
+            }
+            _ => Body::new(expected, limits.body_buffer_bytes, &limits.temp_dir).shared(),
+        };
         self.reader = match decoder {
             Some(d) => Reader::Body(d),
             None => Reader::Done,
@@ -669,7 +685,7 @@ impl Conn {
     /// Once the request is read and its response complete, gets ready for the next.
     fn next_if_finished(&mut self) {
         if self.writer == Writer::Done && matches!(self.reader, Reader::Done) {
-            self.body = None;
+            // The body stays, for the next request to reuse (see `poll_head`).
             self.reader = if self.keep_alive {
                 Reader::Head
             } else {
