@@ -25,7 +25,7 @@ impl ResponseBuilder {
     pub(crate) fn into_response(self) -> Response {
         Response {
             status: self.status.unwrap_or(200),
-            headers: self.headers,
+            headers: self.headers.into(),
             body: ResponseBody::Full(self.body.into()),
         }
     }

@@ -148,7 +148,7 @@ fn response_builder_refuses_what_cannot_be_sent() {
     );
     let r = builder.into_response();
     assert_eq!(r.status, 200);
-    assert_eq!(r.headers, [("x-a".into(), b"1"[..].into())]);
+    assert_eq!(*r.headers, [("x-a".into(), b"1"[..].into())]);
 }
 
 unsafe extern "C" fn answer_c(

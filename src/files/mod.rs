@@ -155,6 +155,7 @@ impl Files {
                 Ok(page) => {
                     let mut r = Response::new(200, "text/html; charset=utf-8", page);
                     r.headers
+                        .to_mut()
                         .push(("cache-control".into(), b"no-cache"[..].into()));
                     r
                 }
@@ -180,6 +181,7 @@ impl Files {
                 crate::http::status::error_page(301, None),
             );
             r.headers
+                .to_mut()
                 .push(("location".into(), location.into_bytes().into()));
             return Some(r);
         }
@@ -219,7 +221,7 @@ impl Files {
         match self.lookup(&path, false).filter(|o| !o.meta.is_dir) {
             Some(file) => {
                 let ask = Ask { method, headers };
-                self.file_response(file, &path, ask, status, their_headers, false)
+                self.file_response(file, &path, ask, status, their_headers.into_owned(), false)
             }
             None => {
                 crate::log::error(&format!(
@@ -297,7 +299,7 @@ impl Files {
         if status != 200 || !ask.get_or_head() {
             return Response {
                 status,
-                headers,
+                headers: headers.into(),
                 body: ResponseBody::File(FileBody::range(chosen.file, 0, len)),
             };
         }
@@ -310,7 +312,7 @@ impl Files {
                 });
                 return Response {
                     status: 304,
-                    headers,
+                    headers: headers.into(),
                     body: ResponseBody::Full(Vec::new().into()),
                 };
             }
@@ -326,12 +328,12 @@ impl Files {
         match ranges {
             Ranges::Whole => Response {
                 status: 200,
-                headers,
+                headers: headers.into(),
                 body: ResponseBody::File(FileBody::range(chosen.file, 0, len)),
             },
             Ranges::Unsatisfiable => {
                 let mut r = Response::error(416, None);
-                r.headers.push((
+                r.headers.to_mut().push((
                     "content-range".into(),
                     format!("bytes */{len}").into_bytes().into(),
                 ));
@@ -345,7 +347,7 @@ impl Files {
                 ));
                 Response {
                     status: 206,
-                    headers,
+                    headers: headers.into(),
                     body: ResponseBody::File(FileBody::range(chosen.file, first, last - first + 1)),
                 }
             }
@@ -361,7 +363,7 @@ impl Files {
                 let body = range::multipart(chosen.file, &parts, len, &content_type, &boundary);
                 Response {
                     status: 206,
-                    headers,
+                    headers: headers.into(),
                     body: ResponseBody::File(body),
                 }
             }
@@ -378,7 +380,9 @@ fn header_value<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
 
 fn method_not_allowed() -> Response {
     let mut r = Response::error(405, None);
-    r.headers.push(("allow".into(), b"GET, HEAD"[..].into()));
+    r.headers
+        .to_mut()
+        .push(("allow".into(), b"GET, HEAD"[..].into()));
     r
 }
 

@@ -148,7 +148,9 @@ pub type Header = (Cow<'static, str>, Cow<'static, [u8]>);
 pub struct Response {
     pub status: u16,
     /// Validated names (tokens, any case) and values (no CR, LF or NUL).
-    pub headers: Vec<Header>,
+    /// Borrowed for a response of constant fields, such as a handler's
+    /// string answer (no allocation); `to_mut` before adding one.
+    pub headers: Cow<'static, [Header]>,
     pub body: ResponseBody,
 }
 
@@ -156,7 +158,7 @@ impl Response {
     pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
         Response {
             status,
-            headers: vec![("content-type".into(), content_type.as_bytes().into())],
+            headers: vec![("content-type".into(), content_type.as_bytes().into())].into(),
             body: ResponseBody::Full(body.into()),
         }
     }

@@ -30,9 +30,10 @@ pub fn convert(lua: &Lua, value: Value) -> Result<(Response, Option<Function>), 
 
 /// The answer to a handler that returned a string: 200, as HTML.
 pub fn html(body: Bytes) -> Response {
+    static HEADERS: [Header; 1] = [(Cow::Borrowed("content-type"), Cow::Borrowed(HTML))];
     Response {
         status: 200,
-        headers: vec![("content-type".into(), HTML.into())],
+        headers: Cow::Borrowed(&HEADERS),
         body: ResponseBody::Full(body),
     }
 }
@@ -147,7 +148,7 @@ fn from_table(lua: &Lua, t: &Table) -> Result<(Response, Option<Function>), Stri
         return Ok((
             Response {
                 status,
-                headers,
+                headers: headers.into(),
                 body: ResponseBody::Path(std::ffi::OsStr::from_bytes(&path).into()),
             },
             None,
@@ -180,7 +181,7 @@ fn from_table(lua: &Lua, t: &Table) -> Result<(Response, Option<Function>), Stri
     Ok((
         Response {
             status,
-            headers,
+            headers: headers.into(),
             body,
         },
         produce,

@@ -75,7 +75,7 @@ fn https_redirect(req: &crate::http::message::Request, port: u16) -> Response {
         "/"
     };
     let mut r = Response::new(308, "text/html; charset=utf-8", Vec::new());
-    r.headers.push((
+    r.headers.to_mut().push((
         "location".into(),
         format!("https://{authority}{target}").into_bytes().into(),
     ));
