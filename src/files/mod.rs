@@ -42,7 +42,7 @@ const SIBLINGS: [(&str, &str); 2] = [("br", ".br"), ("gzip", ".gz")];
 #[derive(Clone, Copy)]
 pub struct Ask<'a> {
     pub method: &'a str,
-    pub headers: &'a [(String, Vec<u8>)],
+    pub headers: &'a [crate::http::message::RequestHeader],
 }
 
 impl<'a> Ask<'a> {
@@ -83,10 +83,12 @@ const CONDITIONAL: [&str; 7] = [
 
 /// A copy of the headers a file response depends on, kept while a handler
 /// runs in case it answers `{ file = ... }`.
-pub fn conditional_headers(headers: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+pub fn conditional_headers(
+    headers: &[crate::http::message::RequestHeader],
+) -> Vec<crate::http::message::RequestHeader> {
     headers
         .iter()
-        .filter(|(n, _)| CONDITIONAL.contains(&n.as_str()))
+        .filter(|(n, _)| CONDITIONAL.contains(&n.as_ref()))
         .cloned()
         .collect()
 }
@@ -197,7 +199,7 @@ impl Files {
         &mut self,
         response: Response,
         method: &str,
-        headers: &[(String, Vec<u8>)],
+        headers: &[crate::http::message::RequestHeader],
     ) -> Response {
         let Response {
             status,
@@ -568,17 +570,17 @@ mod tests {
         assert!(accepts(b"BR", "br"));
     }
 
-    fn ask<'a>(headers: &'a [(String, Vec<u8>)]) -> Ask<'a> {
+    fn ask<'a>(headers: &'a [crate::http::message::RequestHeader]) -> Ask<'a> {
         Ask {
             method: "GET",
             headers,
         }
     }
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    fn h(pairs: &[(&str, &str)]) -> Vec<crate::http::message::RequestHeader> {
         pairs
             .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .map(|(n, v)| (n.to_string().into(), v.as_bytes().to_vec()))
             .collect()
     }
 

@@ -43,7 +43,7 @@ pub struct Request {
     /// "1.0", "1.1" or "2".
     pub version: &'static str,
     /// Lower-case names, byte-exact values, in the order received.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Vec<RequestHeader>,
     pub remote: SocketAddr,
     pub scheme: &'static str,
     /// The TLS session, for HTTPS.
@@ -140,6 +140,13 @@ impl FileBody {
 
 /// A request method: the standard ones as static strings, others as sent.
 pub type Method = Cow<'static, str>;
+
+/// A request header field's name, in lower case: the common names are
+/// static strings (no allocation when a head is parsed).
+pub type HeaderName = Cow<'static, str>;
+
+/// A request header field: its name and its value as received.
+pub type RequestHeader = (HeaderName, Vec<u8>);
 
 /// A response header field: most names and many values are constants, which
 /// then cost no allocation.

@@ -29,7 +29,7 @@ pub struct BodyCtx {
     method: Method,
     /// The path, percent-decoded.
     path: Vec<u8>,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: Vec<crate::http::message::RequestHeader>,
     query: String,
     target: String,
     version: &'static str,
@@ -170,10 +170,10 @@ fn add_multi(lua: &Lua, t: &Table, k: &[u8], v: Value) -> mlua::Result<()> {
 
 /// Request headers as `req.headers` shows them: repeated fields combined as
 /// RFC 9110 §5.3 allows (cookies with "; "), first appearance order.
-fn combined_headers(headers: &[(String, Vec<u8>)]) -> Vec<(&str, Cow<'_, [u8]>)> {
+fn combined_headers(headers: &[crate::http::message::RequestHeader]) -> Vec<(&str, Cow<'_, [u8]>)> {
     let mut out: Vec<(&str, Cow<[u8]>)> = Vec::with_capacity(headers.len());
     for (name, value) in headers {
-        match out.iter_mut().find(|(n, _)| *n == name.as_str()) {
+        match out.iter_mut().find(|(n, _)| *n == name.as_ref()) {
             None => out.push((name, Cow::Borrowed(value))),
             Some((_, prev)) => {
                 let sep: &[u8] = if name == "cookie" { b"; " } else { b", " };

@@ -107,7 +107,7 @@ struct Job {
     seq: u64,
     /// The headers that decide a `{ file = ... }` answer (conditional and
     /// range requests, Accept-Encoding): Lua takes the request's.
-    file_headers: Vec<(String, Vec<u8>)>,
+    file_headers: Vec<crate::http::message::RequestHeader>,
 }
 
 /// What the access log needs of a request, kept until its response is done.

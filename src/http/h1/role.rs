@@ -4,7 +4,7 @@
 //! leaves to the caller (Host, Content-Length / Transfer-Encoding, size
 //! limits) and turns every refusal into a status code.
 
-use crate::http::message::Method;
+use crate::http::message::{HeaderName, Method};
 
 /// Slots handed to httparse; `Limits::max_headers` is capped at this.
 const HEADER_SLOTS: usize = 100;
@@ -47,7 +47,7 @@ pub struct RequestHead {
     pub query: String,
     pub version: Version,
     /// Names lower-cased, values byte-exact minus surrounding OWS, wire order.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Vec<crate::http::message::RequestHeader>,
     pub body: BodyKind,
     pub keep_alive: bool,
     pub expect_continue: bool,
@@ -185,7 +185,7 @@ fn build_head(
         {
             return err(400, "NUL, CR or LF in header value");
         }
-        headers.push((h.name.to_ascii_lowercase(), value.to_vec()));
+        headers.push((header_name(h.name), value.to_vec()));
     }
     let values = |name: &'static str| {
         headers
@@ -258,6 +258,38 @@ fn method_of(name: &str) -> Method {
         Some(m) => Method::Borrowed(m),
         None => Method::Owned(name.to_string()),
     }
+}
+
+/// A header name in lower case, without an allocation for the common ones
+/// (a browser sends a dozen of them with every request).
+fn header_name(name: &str) -> HeaderName {
+    let mut buf = [0u8; 32];
+    if let Some(lower) = buf.get_mut(..name.len()) {
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        // A name is a token (httparse checked): ASCII.
+        let lower = std::str::from_utf8(lower).unwrap_or_default();
+        macro_rules! common {
+            ($($n:literal)*) => {
+                match lower {
+                    $($n => return HeaderName::Borrowed($n),)*
+                    _ => {}
+                }
+            };
+        }
+        common!(
+            "host" "user-agent" "accept" "accept-encoding" "accept-language"
+            "connection" "cookie" "content-type" "content-length" "referer"
+            "origin" "cache-control" "pragma" "authorization" "range" "if-range"
+            "if-none-match" "if-modified-since" "if-match" "if-unmodified-since"
+            "transfer-encoding" "expect" "upgrade" "te" "priority" "dnt"
+            "upgrade-insecure-requests" "x-forwarded-for" "x-forwarded-proto"
+            "x-real-ip" "x-requested-with" "sec-fetch-site" "sec-fetch-mode"
+            "sec-fetch-dest" "sec-fetch-user" "sec-ch-ua" "sec-ch-ua-mobile"
+            "sec-ch-ua-platform"
+        );
+    }
+    HeaderName::Owned(name.to_ascii_lowercase())
 }
 
 /// Path and query of the request-target (RFC 9112 §3.2). Authority-form is
@@ -422,9 +454,9 @@ mod tests {
         assert_eq!(
             h.headers,
             vec![
-                ("host".to_string(), b"example.com".to_vec()),
-                ("x-thing".to_string(), b"two  words".to_vec()),
-                ("accept".to_string(), Vec::new()),
+                ("host".into(), b"example.com".to_vec()),
+                ("x-thing".into(), b"two  words".to_vec()),
+                ("accept".into(), Vec::new()),
             ]
         );
         assert_eq!(h.body, BodyKind::Empty);
@@ -506,6 +538,18 @@ mod tests {
         assert!(matches!(method_of("DELETE"), Method::Borrowed("DELETE")));
         assert!(matches!(method_of("get"), Method::Owned(_)));
         assert_eq!(method_of("PROPFIND"), "PROPFIND");
+    }
+
+    #[test]
+    fn header_names_are_lower_case_and_common_ones_static() {
+        assert!(matches!(header_name("Host"), HeaderName::Borrowed("host")));
+        assert!(matches!(
+            header_name("SEC-CH-UA-PLATFORM"),
+            HeaderName::Borrowed("sec-ch-ua-platform")
+        ));
+        assert!(matches!(header_name("X-Thing"), HeaderName::Owned(n) if n == "x-thing"));
+        let long = format!("X-{}", "Long".repeat(20));
+        assert_eq!(header_name(&long), long.to_ascii_lowercase());
     }
 
     #[test]
