@@ -188,10 +188,6 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
     let requests = Rc::new(Requests::default());
     request::natives(lua, &natives, &requests)?;
     let interned = request::interned(lua)?;
-    natives.raw_set(
-        "new_req",
-        request::new_req_function(lua, &interned, &requests)?,
-    )?;
     let budget = Rc::new(Budget {
         left: Cell::new(i64::MAX),
         exceeded: Cell::new(0),
@@ -232,6 +228,10 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         Table,
     ) = prelude.call((yield_token(), &natives))?;
     request::add_private(&interned, &private)?;
+    natives.raw_set(
+        "new_req",
+        request::new_req_function(lua, &interned, &requests)?,
+    )?;
     lua.set_named_registry_value("flutter.await", natives.raw_get::<Function>("await")?)?;
     for pair in additions.pairs::<Value, Value>() {
         let (k, v) = pair?;

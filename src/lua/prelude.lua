@@ -104,14 +104,14 @@ local req_mt = {
   end,
 }
 
-local new_req = native.new_req
-
 -- The runner of `handler`'s requests: the body of their coroutines. `req`
 -- is built here from its handle (new_req), or comes built, with the body
 -- fields filled in, when the body was here before the handler started
 -- (request::build in Rust). An error ends the coroutine: the worker reads
 -- it, and its traceback, off the dead coroutine (see lua/coroutine.rs).
 local function runner(handler)
+  -- Read here: the native is made once this file's private values exist.
+  local new_req = native.new_req
   return function(handle, req)
     if req == nil then req = new_req(handle) end
     local touched = session.touched

@@ -244,14 +244,38 @@ pub fn mark_filled(interned: &Table, req: &Table) -> mlua::Result<()> {
     req.raw_set(interned.raw_get::<Value>(private_at(FILLED_KEY))?, true)
 }
 
-/// Pushes `value`: from the interned table at index `interned` when it is in
-/// group `g`, else as new text.
-unsafe fn push_value(l: *mut mlua::ffi::lua_State, interned: c_int, value: &[u8], g: usize) {
-    match GROUPS[g].iter().position(|s| *s == value) {
-        Some(i) => {
-            let at = group_start(g) + i + 1;
-            mlua::ffi::lua_rawgeti(l, interned, at as mlua::ffi::lua_Integer);
+/// Where the interned values are for [`push_req`]: a table on the stack, or
+/// `new_req`'s upvalues (a copy of the table, pushed for half the cost of
+/// a table read).
+#[derive(Clone, Copy)]
+enum Interned {
+    Table(c_int),
+    Upvalues,
+}
+
+/// `new_req`'s upvalues: the state's [`Requests`], then the interned table's values.
+const UP_REQUESTS: c_int = 1;
+const UP_INTERNED: c_int = 2;
+
+impl Interned {
+    /// Pushes interned value `i` (from 1).
+    unsafe fn push(self, l: *mut mlua::ffi::lua_State, i: usize) {
+        match self {
+            Interned::Table(t) => {
+                mlua::ffi::lua_rawgeti(l, t, i as mlua::ffi::lua_Integer);
+            }
+            Interned::Upvalues => {
+                let up = mlua::ffi::lua_upvalueindex(UP_INTERNED - 1 + i as c_int);
+                mlua::ffi::lua_pushvalue(l, up);
+            }
         }
+    }
+}
+
+/// Pushes `value`: interned when it is in group `g`, else as new text.
+unsafe fn push_value(l: *mut mlua::ffi::lua_State, interned: Interned, value: &[u8], g: usize) {
+    match GROUPS[g].iter().position(|s| *s == value) {
+        Some(i) => interned.push(l, group_start(g) + i + 1),
         None => raw::push_bytes(l, value),
     }
 }
@@ -298,22 +322,22 @@ pub fn give_back(ctx: Rc<BodyCtx>, req: &mut Request) {
 /// its metatable here too. Pushes `req`.
 ///
 /// # Safety
-/// Inside a protected call, with the interned table at index `interned`; the
+/// Inside a protected call, with the interned values at `interned`; the
 /// request data is borrowed (an allocation failure unwinds through here).
-unsafe fn push_req(l: *mut mlua::ffi::lua_State, interned: c_int, ctx: &BodyCtx, handle: i64) {
+unsafe fn push_req(l: *mut mlua::ffi::lua_State, interned: Interned, ctx: &BodyCtx, handle: i64) {
     use mlua::ffi;
     ffi::lua_createtable(l, 0, 4);
-    // In KEYS order; the interned table starts with KEYS.
+    // In KEYS order; the interned values start with KEYS.
     let strings: [(&[u8], usize); 2] = [(ctx.method.as_bytes(), METHODS), (&ctx.path, PATHS)];
     for (key, &(value, group)) in strings.iter().enumerate() {
-        ffi::lua_rawgeti(l, interned, key as ffi::lua_Integer + 1);
+        interned.push(l, key + 1);
         push_value(l, interned, value, group);
         ffi::lua_rawset(l, -3);
     }
-    ffi::lua_rawgeti(l, interned, private_at(HANDLE_KEY));
+    interned.push(l, private_at(HANDLE_KEY) as usize);
     ffi::lua_pushinteger(l, handle);
     ffi::lua_rawset(l, -3);
-    ffi::lua_rawgeti(l, interned, private_at(REQ_MT));
+    interned.push(l, private_at(REQ_MT) as usize);
     ffi::lua_setmetatable(l, -2);
 }
 
@@ -324,7 +348,7 @@ pub fn build(lua: &Lua, interned: &Table, ctx: &BodyCtx, handle: i64) -> mlua::R
     // and room for push_req's pushes; leaves exactly `req` on the stack.
     unsafe {
         lua.exec_raw(interned, |l| {
-            push_req(l, 1, ctx, handle);
+            push_req(l, Interned::Table(1), ctx, handle);
             mlua::ffi::lua_remove(l, 1);
         })
     }
@@ -333,37 +357,46 @@ pub fn build(lua: &Lua, interned: &Table, ctx: &BodyCtx, handle: i64) -> mlua::R
 /// `new_req(handle)`: `req` for a request that has no body to fill in, built
 /// inside the request's coroutine when the handler starts. That saves the
 /// protected call `build` needs, which cost about as much as the table.
-/// Upvalues: the interned table and the state's [`Requests`].
+/// Upvalues: see [`UP_REQUESTS`] and [`UP_INTERNED`].
 unsafe extern "C-unwind" fn new_req(l: *mut mlua::ffi::lua_State) -> c_int {
     use mlua::ffi;
     // SAFETY: the upvalue is the Requests of the state's `Installed`, which
     // lives as long as the state (see new_req_function).
-    let requests = &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(2)) as *const Requests);
+    let requests =
+        &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(UP_REQUESTS)) as *const Requests);
     let handle = ffi::lua_tointeger(l, 1);
     // The slot keeps the context alive while the request runs, and nothing
     // here ends it; no borrow may be held across Lua calls (they can unwind).
     match requests.find(handle, Rc::as_ptr) {
         Some(ctx) => {
-            push_req(l, ffi::lua_upvalueindex(1), &*ctx, handle);
+            push_req(l, Interned::Upvalues, &*ctx, handle);
             1
         }
         None => ffi::luaL_error(l, c"%s".as_ptr(), ENDED.as_ptr()),
     }
 }
 
-/// The `new_req` native function of a state.
+/// The `new_req` native function of a state, made once the interned table
+/// is complete (its private values added).
 pub fn new_req_function(
     lua: &Lua,
     interned: &Table,
     requests: &Rc<Requests>,
 ) -> mlua::Result<mlua::Function> {
     let requests = Rc::as_ptr(requests) as *mut std::ffi::c_void;
-    // SAFETY: a protected call with the interned table at index 1; the
-    // closure takes it and the pointer as upvalues and is left alone on the stack.
+    let count = private_at(PRIVATE - 1) as c_int;
+    // SAFETY: a protected call with the interned table at index 1 and room
+    // for the pushes (checked); the closure takes the pointer and the
+    // table's values as upvalues and is left alone on the stack.
     unsafe {
         lua.exec_raw(interned, |l| {
+            mlua::ffi::luaL_checkstack(l, count + 1, std::ptr::null());
             mlua::ffi::lua_pushlightuserdata(l, requests);
-            mlua::ffi::lua_pushcclosure(l, new_req, 2);
+            for i in 1..=count {
+                mlua::ffi::lua_rawgeti(l, 1, mlua::ffi::lua_Integer::from(i));
+            }
+            mlua::ffi::lua_pushcclosure(l, new_req, UP_INTERNED - 1 + count);
+            mlua::ffi::lua_remove(l, 1);
         })
     }
 }
@@ -708,7 +741,7 @@ mod tests {
                 // SAFETY: the table is at index 1; one value is left on the stack.
                 let got: mlua::LuaString = unsafe {
                     lua.exec_raw(&t, |l| {
-                        push_value(l, 1, value, g);
+                        push_value(l, Interned::Table(1), value, g);
                         mlua::ffi::lua_remove(l, 1);
                     })
                 }
