@@ -3,7 +3,8 @@
 
 use crate::http::status::reason;
 
-pub const SERVER: &str = concat!("flutter/", env!("CARGO_PKG_VERSION"));
+/// The Server field as written when the handler set none.
+const SERVER_LINE: &str = concat!("Server: flutter/", env!("CARGO_PKG_VERSION"), "\r\n");
 
 /// How the body after a head is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,12 +38,17 @@ fn is_framing_header(name: &str) -> bool {
 }
 
 pub fn write_head(out: &mut Vec<u8>, head: &Head) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    let mut status = itoa::Buffer::new();
-    out.extend_from_slice(status.format(head.status).as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(reason(head.status).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    if head.status == 200 {
+        // Most responses: the line in one piece.
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        let mut status = itoa::Buffer::new();
+        out.extend_from_slice(status.format(head.status).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(reason(head.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let mut has_server = false;
     let mut has_date = false;
     for (name, value) in head.headers {
@@ -57,9 +63,7 @@ pub fn write_head(out: &mut Vec<u8>, head: &Head) {
         out.extend_from_slice(b"\r\n");
     }
     if !has_server {
-        out.extend_from_slice(b"Server: ");
-        out.extend_from_slice(SERVER.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(SERVER_LINE.as_bytes());
     }
     if !has_date {
         out.extend_from_slice(b"Date: ");
