@@ -276,8 +276,10 @@ impl Conn {
     /// idle keep-alive connections must cost little memory (about 1 KiB each
     /// in all), and the next request on any connection takes them again.
     pub fn shrink(&mut self, spare: &mut Spare) {
+        // The last request's body goes, and is kept for the next request
+        // unless Lua still holds it (a `req` kept) or one is kept already.
         if matches!(self.reader, Reader::Head) {
-            if let Some(body) = self.body.take() {
+            if let Some(body) = self.body.take().filter(|b| Rc::strong_count(b) == 1) {
                 spare.body.get_or_insert(body);
             }
         }
