@@ -70,29 +70,6 @@ impl<'a> Ask<'a> {
     }
 }
 
-/// The request headers a file response depends on.
-const CONDITIONAL: [&str; 7] = [
-    "if-match",
-    "if-none-match",
-    "if-modified-since",
-    "if-unmodified-since",
-    "range",
-    "if-range",
-    "accept-encoding",
-];
-
-/// A copy of the headers a file response depends on, kept while a handler
-/// runs in case it answers `{ file = ... }`.
-pub fn conditional_headers(
-    headers: &[crate::http::message::RequestHeader],
-) -> Vec<crate::http::message::RequestHeader> {
-    headers
-        .iter()
-        .filter(|(n, _)| CONDITIONAL.contains(&n.as_ref()))
-        .cloned()
-        .collect()
-}
-
 /// One worker's static file server: its settings and its descriptor cache.
 pub struct Files {
     /// The canonical document root.

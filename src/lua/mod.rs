@@ -106,6 +106,17 @@ pub struct Task {
     spare: Rc<RefCell<Vec<Coroutine>>>,
 }
 
+impl Task {
+    /// `f` of the request's headers, which Lua took over (a `{ file = ... }`
+    /// answer depends on some).
+    pub fn with_headers<T>(
+        &self,
+        f: impl FnOnce(&[crate::http::message::RequestHeader]) -> T,
+    ) -> T {
+        self.requests.with_headers(self.handle, f)
+    }
+}
+
 impl Drop for Task {
     fn drop(&mut self) {
         // Uploaded files and the spooled body of the request are removed with it.

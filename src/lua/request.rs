@@ -107,6 +107,16 @@ impl Requests {
         }
     }
 
+    /// `f` of a running request's headers (none once it ended).
+    pub fn with_headers<T>(
+        &self,
+        handle: i64,
+        f: impl FnOnce(&[crate::http::message::RequestHeader]) -> T,
+    ) -> T {
+        let ctx = self.find(handle, Rc::clone);
+        f(ctx.as_ref().map_or(&[], |c| &c.headers))
+    }
+
     fn get(&self, handle: i64) -> mlua::Result<Rc<BodyCtx>> {
         self.find(handle, Rc::clone)
             .ok_or_else(|| mlua::Error::runtime(ENDED.to_string_lossy()))

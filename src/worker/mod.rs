@@ -105,9 +105,6 @@ struct Job {
     runtime: Rc<Runtime>,
     wait: Wait,
     seq: u64,
-    /// The headers that decide a `{ file = ... }` answer (conditional and
-    /// range requests, Accept-Encoding): Lua takes the request's.
-    file_headers: Vec<crate::http::message::RequestHeader>,
 }
 
 /// What the access log needs of a request, kept until its response is done.
@@ -836,7 +833,6 @@ impl Worker {
                     runtime: self.runtime.clone(),
                     wait: Wait::Start,
                     seq: self.next_seq,
-                    file_headers: Vec::new(),
                 }));
                 self.maybe_start(key);
             }
@@ -918,11 +914,8 @@ impl Worker {
             c.job = None;
             return self.log_exchange(key);
         }
-        // What a `{ file = ... }` answer needs; Lua takes the headers over.
-        let file_headers = crate::files::conditional_headers(&req.headers);
         match job.runtime.start(req) {
             Ok(task) => {
-                job.file_headers = file_headers;
                 job.task = Some(task);
                 job.wait = Wait::Run;
             }
@@ -989,9 +982,12 @@ impl Worker {
                 Step::Done(response) => {
                     match response {
                         Some(r) => {
-                            let r =
-                                self.files
-                                    .handler_file(r, &job.request.method, &job.file_headers);
+                            // A `{ file = ... }` answer depends on the request's
+                            // conditional, range and Accept-Encoding fields.
+                            let files = &mut self.files;
+                            let r = task.with_headers(|headers| {
+                                files.handler_file(r, &job.request.method, headers)
+                            });
                             c.h1.respond(r, self.date.http())
                         }
                         None => c.h1.finish(),
