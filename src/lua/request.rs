@@ -225,8 +225,8 @@ const fn group_start(g: usize) -> usize {
 }
 
 /// The place of private value `i` in the interned table.
-fn private_at(i: usize) -> mlua::ffi::lua_Integer {
-    (group_start(GROUPS.len()) + i + 1) as mlua::ffi::lua_Integer
+fn private_at(i: usize) -> usize {
+    group_start(GROUPS.len()) + i + 1
 }
 
 /// The strings above, interned once per state in one table (KEYS, then the
@@ -344,10 +344,10 @@ unsafe fn push_req(l: *mut mlua::ffi::lua_State, interned: Interned, ctx: &BodyC
         push_value(l, interned, value, group);
         ffi::lua_rawset(l, -3);
     }
-    interned.push(l, private_at(HANDLE_KEY) as usize);
+    interned.push(l, private_at(HANDLE_KEY));
     ffi::lua_pushinteger(l, handle);
     ffi::lua_rawset(l, -3);
-    interned.push(l, private_at(REQ_MT) as usize);
+    interned.push(l, private_at(REQ_MT));
     ffi::lua_setmetatable(l, -2);
 }
 
@@ -763,6 +763,6 @@ mod tests {
             let got: usize = t.raw_get(private_at(i)).unwrap();
             assert_eq!(got, i + 1, "private value {i}");
         }
-        assert_eq!(t.raw_len(), private_at(PRIVATE - 1) as usize);
+        assert_eq!(t.raw_len(), private_at(PRIVATE - 1));
     }
 }
