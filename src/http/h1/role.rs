@@ -187,6 +187,24 @@ fn build_head(
         }
         headers.push((header_name(h.name), value.to_vec()));
     }
+    // One pass over the fields for what framing and the connection depend on.
+    let (mut hosts, mut has_te, mut has_cl) = (0, false, false);
+    let (mut close, mut keep_alive_token, mut expects_continue) = (false, false, false);
+    for (name, value) in &headers {
+        match name.as_ref() {
+            "host" => hosts += 1,
+            "transfer-encoding" => has_te = true,
+            "content-length" => has_cl = true,
+            "connection" => {
+                for e in list_elements(value) {
+                    close |= e.eq_ignore_ascii_case(b"close");
+                    keep_alive_token |= e.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            "expect" => expects_continue |= value.eq_ignore_ascii_case(b"100-continue"),
+            _ => {}
+        }
+    }
     let values = |name: &'static str| {
         headers
             .iter()
@@ -194,14 +212,12 @@ fn build_head(
             .map(|(_, v)| v.as_slice())
     };
 
-    match values("host").count() {
+    match hosts {
         0 if version == Version::Http11 => return err(400, "missing Host"),
         0 | 1 => {}
         _ => return err(400, "more than one Host"),
     }
 
-    let has_te = values("transfer-encoding").next().is_some();
-    let has_cl = values("content-length").next().is_some();
     let body = if has_te {
         if has_cl {
             return err(400, "both Transfer-Encoding and Content-Length");
@@ -220,20 +236,13 @@ fn build_head(
         BodyKind::Empty
     };
 
-    let has_conn = |token: &str| {
-        values("connection")
-            .flat_map(list_elements)
-            .any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
-    };
-    let keep_alive = !has_conn("close")
+    let keep_alive = !close
         && match version {
             Version::Http11 => true,
-            Version::Http10 => has_conn("keep-alive"),
+            Version::Http10 => keep_alive_token,
         };
     // Without a body there is nothing to wait for (RFC 9110 §10.1.1).
-    let expect_continue = version == Version::Http11
-        && body != BodyKind::Empty
-        && values("expect").any(|v| v.eq_ignore_ascii_case(b"100-continue"));
+    let expect_continue = version == Version::Http11 && body != BodyKind::Empty && expects_continue;
 
     Ok(RequestHead {
         method,
@@ -267,29 +276,36 @@ fn header_name(name: &str) -> HeaderName {
     if let Some(lower) = buf.get_mut(..name.len()) {
         lower.copy_from_slice(name.as_bytes());
         lower.make_ascii_lowercase();
-        // A name is a token (httparse checked): ASCII.
-        let lower = std::str::from_utf8(lower).unwrap_or_default();
+        // Matched as bytes: no UTF-8 check of `lower` at run time (the
+        // static names are checked when compiled).
         macro_rules! common {
             ($($n:literal)*) => {
-                match lower {
-                    $($n => return HeaderName::Borrowed($n),)*
+                match &*lower {
+                    $($n => return HeaderName::Borrowed(const { static_str($n) }),)*
                     _ => {}
                 }
             };
         }
         common!(
-            "host" "user-agent" "accept" "accept-encoding" "accept-language"
-            "connection" "cookie" "content-type" "content-length" "referer"
-            "origin" "cache-control" "pragma" "authorization" "range" "if-range"
-            "if-none-match" "if-modified-since" "if-match" "if-unmodified-since"
-            "transfer-encoding" "expect" "upgrade" "te" "priority" "dnt"
-            "upgrade-insecure-requests" "x-forwarded-for" "x-forwarded-proto"
-            "x-real-ip" "x-requested-with" "sec-fetch-site" "sec-fetch-mode"
-            "sec-fetch-dest" "sec-fetch-user" "sec-ch-ua" "sec-ch-ua-mobile"
-            "sec-ch-ua-platform"
+            b"host" b"user-agent" b"accept" b"accept-encoding" b"accept-language"
+            b"connection" b"cookie" b"content-type" b"content-length" b"referer"
+            b"origin" b"cache-control" b"pragma" b"authorization" b"range" b"if-range"
+            b"if-none-match" b"if-modified-since" b"if-match" b"if-unmodified-since"
+            b"transfer-encoding" b"expect" b"upgrade" b"te" b"priority" b"dnt"
+            b"upgrade-insecure-requests" b"x-forwarded-for" b"x-forwarded-proto"
+            b"x-real-ip" b"x-requested-with" b"sec-fetch-site" b"sec-fetch-mode"
+            b"sec-fetch-dest" b"sec-fetch-user" b"sec-ch-ua" b"sec-ch-ua-mobile"
+            b"sec-ch-ua-platform"
         );
     }
     HeaderName::Owned(name.to_ascii_lowercase())
+}
+
+const fn static_str(bytes: &'static [u8]) -> &'static str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => panic!("a common header name is not UTF-8"),
+    }
 }
 
 /// Path and query of the request-target (RFC 9112 §3.2). Authority-form is
@@ -303,7 +319,7 @@ fn split_target(method: &str, target: &str) -> Result<(String, String), HeadErro
         };
     }
     // A fragment is never part of a request-target.
-    if target.contains('#') {
+    if target.as_bytes().contains(&b'#') {
         return err(400, "fragment in request-target");
     }
     let path_query = if target.starts_with('/') {
@@ -324,7 +340,10 @@ fn split_target(method: &str, target: &str) -> Result<(String, String), HeadErro
         }
         &after_scheme[auth_end..]
     };
-    let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
+    let (path, query) = match path_query.as_bytes().iter().position(|&b| b == b'?') {
+        Some(q) => (&path_query[..q], &path_query[q + 1..]),
+        None => (path_query, ""),
+    };
     let path = if path.is_empty() { "/" } else { path };
     Ok((path.to_string(), query.to_string()))
 }
