@@ -113,13 +113,14 @@ local function runner(handler)
   -- Read here: the native is made once this file's private values exist.
   local new_req = native.new_req
   return function(handle, req)
-    if req == nil then req = new_req(handle) end
+    -- `not req` and `>` below: VM instructions that call no helper.
+    if not req then req = new_req(handle) end
     local touched = session.touched
     local res = handler(req)
     -- A session the handler used is saved, and its cookie set, before the
     -- head goes out. (Sessions touched meanwhile by requests that ran while
     -- this one waited make it ask `used`.)
-    if session.touched ~= touched and session.used(req) then
+    if session.touched > touched and session.used(req) then
       res = session.save(req, res)
     end
     return res
