@@ -212,6 +212,51 @@ end
     assert_eq!(r.text(), "accepted");
 }
 
+/// The common table answer is read straight off the coroutine's stack; every
+/// other form, and any invalid field, goes the general way. Both must agree.
+#[test]
+fn table_answers_of_every_shape_give_the_same_response() {
+    let s = Server::start(
+        r#"
+local answers = {
+  ["/common"] = function() return { status = 201, headers = { ["X-A"] = "1" }, body = "made" } end,
+  ["/at-limit"] = function() return { body = string.rep("a", 4096) } end,
+  ["/over-limit"] = function() return { headers = { ["content-type"] = "text/plain" }, body = string.rep("b", 5000) } end,
+  ["/number-header"] = function() return { headers = { ["x-n"] = 5 }, body = "n" } end,
+  ["/other-keys"] = function() return { body = "x", extra = true, [1] = "ignored" } end,
+  ["/status-only"] = function() return { status = 404 } end,
+  ["/status-string"] = function() return { status = "203", body = "s" } end,
+  ["/status-fraction"] = function() return { status = 201.5 } end,
+  ["/status-range"] = function() return { status = 99 } end,
+}
+return function(req) return answers[req.path]() end
+"#,
+        &[],
+    );
+    let r = get(&s, "/common");
+    assert_eq!((r.status, r.text().as_str()), (201, "made"));
+    assert_eq!(r.header("x-a"), Some("1"));
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(get(&s, "/at-limit").text(), "a".repeat(4096));
+    let r = get(&s, "/over-limit");
+    assert_eq!(r.text(), "b".repeat(5000));
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(get(&s, "/number-header").header("x-n"), Some("5"));
+    assert_eq!(get(&s, "/other-keys").text(), "x");
+    let r = get(&s, "/status-only");
+    assert_eq!((r.status, r.header("content-length")), (404, Some("0")));
+    assert_eq!(get(&s, "/status-string").status, 203);
+    for path in ["/status-fraction", "/status-range"] {
+        assert_eq!(get(&s, path).status, 500, "{path}");
+    }
+    let log = s.stderr();
+    assert!(log.contains("invalid status 99"), "{log}");
+    assert!(
+        log.contains("invalid status 201.5: must be a whole number"),
+        "{log}"
+    );
+}
+
 #[test]
 fn json_response() {
     let s = Server::start(

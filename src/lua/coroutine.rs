@@ -49,6 +49,15 @@ pub enum Resumed {
     Failed(c_int),
 }
 
+/// A key or value seen by [`Coroutine::each_pair`].
+pub enum Raw<'a> {
+    Str(&'a [u8]),
+    Number(f64),
+    /// A table, by its stack index.
+    Table(c_int),
+    Other,
+}
+
 /// What a failed coroutine left: the error value and, for anything but a
 /// memory error, its traceback.
 pub struct Raised {
@@ -174,6 +183,56 @@ impl Coroutine {
             let mut len = 0;
             let p = ffi::lua_tolstring(self.state, idx, &mut len);
             Some(std::slice::from_raw_parts(p as *const u8, len))
+        }
+    }
+
+    /// The stack index of result `i` if it is a table (see [`Coroutine::each_pair`]).
+    pub fn table(&self, i: c_int) -> Option<c_int> {
+        let idx = self.at(i)?;
+        // SAFETY: reads the type only.
+        (unsafe { ffi::lua_type(self.state, idx) } == ffi::LUA_TTABLE).then_some(idx)
+    }
+
+    /// Calls `f` with each raw key and value (no metamethods) of the table at
+    /// stack index `table`, while `f` returns true. False when `f` stopped it
+    /// or the stack had no room. `f` may walk a [`Raw::Table`] value in turn.
+    pub fn each_pair(&self, table: c_int, f: &mut dyn FnMut(Raw, Raw) -> bool) -> bool {
+        let l = self.state;
+        // SAFETY: lua_checkstack reports a failure (LuaJIT grows the stack in
+        // a protected call); lua_next on a table being walked neither
+        // allocates nor raises, and the key is only read as a string when it
+        // is one (reading a number key as a string would convert it in place).
+        unsafe {
+            if ffi::lua_checkstack(l, 2) == 0 {
+                return false;
+            }
+            ffi::lua_pushnil(l);
+            while ffi::lua_next(l, table) != 0 {
+                let top = ffi::lua_gettop(l);
+                let go = f(self.raw(top - 1), self.raw(top));
+                ffi::lua_pop(l, 1);
+                if !go {
+                    ffi::lua_pop(l, 1);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// The value at stack index `idx`, as far as it reads without converting.
+    /// A string's bytes live while it stays on the stack.
+    unsafe fn raw(&self, idx: c_int) -> Raw<'_> {
+        let l = self.state;
+        match ffi::lua_type(l, idx) {
+            ffi::LUA_TSTRING => {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(l, idx, &mut len);
+                Raw::Str(std::slice::from_raw_parts(p as *const u8, len))
+            }
+            ffi::LUA_TNUMBER => Raw::Number(ffi::lua_tonumberx(l, idx, std::ptr::null_mut())),
+            ffi::LUA_TTABLE => Raw::Table(idx),
+            _ => Raw::Other,
         }
     }
 

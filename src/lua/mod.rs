@@ -609,6 +609,14 @@ impl Runtime {
             task.co.pop_finished();
             return Step::Done(Some(r));
         }
+        if let Some(r) = task
+            .co
+            .table(0)
+            .and_then(|t| response::from_stack(&task.co, t, COPIED_BODY))
+        {
+            task.co.pop_finished();
+            return Step::Done(Some(r));
+        }
         let value = match task.co.take_result(&self.lua) {
             Ok(v) => v,
             Err(e) => return Step::Failed(self.failure(500, e.to_string(), None)),

@@ -5,10 +5,12 @@
 //! Header names and values from Lua are checked so a handler can never break
 //! the framing of what goes on the wire.
 
+use super::coroutine::{Coroutine, Raw};
 use super::raw;
 use crate::http::message::{is_field_value, is_token, Bytes, Header, Response, ResponseBody};
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use std::borrow::Cow;
+use std::os::raw::c_int;
 
 const HTML: &[u8] = b"text/html; charset=utf-8";
 
@@ -46,6 +48,54 @@ fn held(s: &mlua::LuaString) -> Bytes {
 /// The fields of a response table, read in one protected call (mlua's
 /// `Table::raw_get` makes one per key on Lua 5.1 and LuaJIT).
 const FIELDS: [&[u8]; 6] = [b"head", b"status", b"headers", b"json", b"file", b"body"];
+
+/// The common table answer, `{ status = n, headers = { name = "value" },
+/// body = "..." }` with a body of at most `max_body` bytes, read where it
+/// lies on the finished coroutine's stack: no protected call and no mlua
+/// value (on LuaJIT each protected call allocates two C closures). None for
+/// any other form or any invalid field: [`convert`] then reads it, and words
+/// its error.
+pub fn from_stack(co: &Coroutine, table: c_int, max_body: usize) -> Option<Response> {
+    let mut status = 200;
+    let mut headers: Vec<Header> = Vec::new();
+    let mut body = Vec::new();
+    let common = co.each_pair(table, &mut |key, value| {
+        // Keys other than strings are ignored, as `from_table` ignores them.
+        let Raw::Str(key) = key else { return true };
+        match (key, value) {
+            (b"status", Raw::Number(n)) if n.fract() == 0.0 => {
+                checked_status(n as i64).map(|s| status = s).is_ok()
+            }
+            (b"headers", Raw::Table(fields)) => co.each_pair(fields, &mut |name, value| {
+                let (Raw::Str(name), Raw::Str(value)) = (name, value) else {
+                    return false;
+                };
+                checked_name(name)
+                    .and_then(|name| {
+                        let value = checked_value(name, value.to_vec())?;
+                        headers.push((header_name(name), value.into()));
+                        Ok(())
+                    })
+                    .is_ok()
+            }),
+            (b"body", Raw::Str(b)) if b.len() <= max_body => {
+                body = b.to_vec();
+                true
+            }
+            (b"status" | b"headers" | b"body", _) => false,
+            (k, _) => !FIELDS.contains(&k),
+        }
+    });
+    if !common {
+        return None;
+    }
+    set_default_type(&mut headers, HTML);
+    Some(Response {
+        status,
+        headers: headers.into(),
+        body: ResponseBody::Full(body.into()),
+    })
+}
 
 /// Every key and value of a table (raw), read in one protected call.
 fn pairs(lua: &Lua, t: &Table) -> Result<Vec<(Value, Value)>, String> {
@@ -201,6 +251,7 @@ fn parse_status(v: &Value) -> Result<u16, String> {
     let n = match v {
         Value::Integer(i) => *i,
         Value::Number(f) if f.fract() == 0.0 => *f as i64,
+        Value::Number(f) => return Err(format!("invalid status {f}: must be a whole number")),
         Value::String(s) => s
             .to_str()
             .ok()
@@ -213,6 +264,10 @@ fn parse_status(v: &Value) -> Result<u16, String> {
             ))
         }
     };
+    checked_status(n)
+}
+
+fn checked_status(n: i64) -> Result<u16, String> {
     if !(200..=599).contains(&n) {
         return Err(format!("invalid status {n}: must be 200 to 599"));
     }
@@ -238,9 +293,7 @@ fn header_name(name: &str) -> Cow<'static, str> {
 
 /// Adds `name: value`, or one field per element when value is an array (Set-Cookie).
 fn push_header(headers: &mut Vec<Header>, name: &str, value: &Value) -> Result<(), String> {
-    if !is_token(name.as_bytes()) {
-        return Err(format!("invalid header name {name:?}"));
-    }
+    checked_name(name.as_bytes())?;
     let one = |v: &Value| -> Result<Vec<u8>, String> {
         let bytes = match v {
             Value::String(s) => s.as_bytes().to_vec(),
@@ -249,10 +302,7 @@ fn push_header(headers: &mut Vec<Header>, name: &str, value: &Value) -> Result<(
             Value::Boolean(b) => b.to_string().into_bytes(),
             other => return Err(format!("header {name:?} has a {} value", other.type_name())),
         };
-        if !is_field_value(&bytes) {
-            return Err(format!("header {name:?} has a value with CR, LF or NUL"));
-        }
-        Ok(bytes)
+        checked_value(name, bytes)
     };
     match value {
         Value::Table(list) => {
@@ -264,4 +314,22 @@ fn push_header(headers: &mut Vec<Header>, name: &str, value: &Value) -> Result<(
         v => headers.push((header_name(name), one(v)?.into())),
     }
     Ok(())
+}
+
+/// A header name a handler gave, if it is a token (so also ASCII).
+fn checked_name(name: &[u8]) -> Result<&str, String> {
+    match std::str::from_utf8(name) {
+        Ok(n) if is_token(name) => Ok(n),
+        _ => Err(format!(
+            "invalid header name {:?}",
+            String::from_utf8_lossy(name)
+        )),
+    }
+}
+
+fn checked_value(name: &str, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    if !is_field_value(&bytes) {
+        return Err(format!("header {name:?} has a value with CR, LF or NUL"));
+    }
+    Ok(bytes)
 }
