@@ -8,7 +8,34 @@
 //! through these frames, so nothing here may own memory that needs dropping.
 
 use mlua::ffi;
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_int};
+
+/// Runs `f` in a protected call on `l`: a Lua error inside (an allocation
+/// failure, for the pushes here) returns its status, with the error value on
+/// top, instead of unwinding. `trampoline` is the stack index of
+/// [`trampoline`], kept by the caller (on LuaJIT and Lua 5.1 pushing a C
+/// function allocates). `f` must not panic and must leave one value on top:
+/// the result, on top when this returns LUA_OK.
+///
+/// # Safety
+/// `l` has room for two values.
+pub unsafe fn protected(
+    l: *mut ffi::lua_State,
+    trampoline: c_int,
+    mut f: &mut dyn FnMut(*mut ffi::lua_State),
+) -> c_int {
+    ffi::lua_pushvalue(l, trampoline);
+    let f: *mut &mut dyn FnMut(*mut ffi::lua_State) = &mut f;
+    ffi::lua_pushlightuserdata(l, f as *mut std::ffi::c_void);
+    ffi::lua_pcall(l, 1, 1, 0)
+}
+
+/// The C function [`protected`] calls: runs the closure its argument points to.
+pub unsafe extern "C-unwind" fn trampoline(l: *mut ffi::lua_State) -> c_int {
+    let f = &mut *(ffi::lua_touserdata(l, 1) as *mut &mut dyn FnMut(*mut ffi::lua_State));
+    f(l);
+    1
+}
 
 /// `t[key] = value` for the table on top of the stack.
 pub unsafe fn set_bytes(l: *mut ffi::lua_State, key: &[u8], value: &[u8]) {

@@ -180,11 +180,11 @@ fn add_multi(lua: &Lua, t: &Table, k: &[u8], v: Value) -> mlua::Result<()> {
 
 /// Request headers as `req.headers` shows them: repeated fields combined as
 /// RFC 9110 §5.3 allows (cookies with "; "), first appearance order.
-fn combined_headers(headers: &[crate::http::message::RequestHeader]) -> Vec<(&str, Cow<'_, [u8]>)> {
-    let mut out: Vec<(&str, Cow<[u8]>)> = Vec::with_capacity(headers.len());
+fn combined_headers(headers: &[crate::http::message::RequestHeader]) -> Vec<Pair<'_>> {
+    let mut out: Vec<Pair> = Vec::with_capacity(headers.len());
     for (name, value) in headers {
-        match out.iter_mut().find(|(n, _)| *n == name.as_ref()) {
-            None => out.push((name, Cow::Borrowed(value))),
+        match out.iter_mut().find(|(n, _)| **n == *name.as_bytes()) {
+            None => out.push((Cow::Borrowed(name.as_bytes()), Cow::Borrowed(value))),
             Some((_, prev)) => {
                 let sep: &[u8] = if name == "cookie" { b"; " } else { b", " };
                 let joined = [&prev[..], sep, value].concat();
@@ -197,7 +197,7 @@ fn combined_headers(headers: &[crate::http::message::RequestHeader]) -> Vec<(&st
 
 /// The fields `build` sets, in order: those nearly every handler reads.
 /// Each costs a table insertion per request (~300 instructions); the other
-/// scalar fields are built on first use like `headers` (see `lazy_field`).
+/// scalar fields are built on first use like `headers` (see [`Lazy`]).
 const KEYS: [&[u8]; 2] = [b"method", b"path"];
 /// Values those fields often have, by group (the group indexes below).
 const GROUPS: [&[&[u8]]; 2] = [&[b"GET", b"POST", b"HEAD"], &[b"/"]];
@@ -327,7 +327,7 @@ pub fn give_back(ctx: Rc<BodyCtx>, req: &mut Request) {
 }
 
 /// Builds `req` for a request: `method` and `path` now, the other fields on
-/// first use (see [`lazy_field`] and the prelude), the body fields once the
+/// first use (see [`Lazy`] and the prelude), the body fields once the
 /// body is complete. `handle` is the request's in [`Requests`]; `req` gets
 /// its metatable here too. Pushes `req`.
 ///
@@ -411,101 +411,140 @@ pub fn new_req_function(
     }
 }
 
-/// The value of a lazily built field of `req` (nil for any other name).
-fn lazy_field(lua: &Lua, ctx: &BodyCtx, name: &[u8]) -> mlua::Result<Value> {
-    let raw_table =
-        |fill: &dyn Fn(*mut mlua::ffi::lua_State), size: usize| -> mlua::Result<Value> {
-            // SAFETY: as in `build`; `fill` stores borrowed data into the table on top.
-            let t: Table = unsafe {
-                lua.exec_raw((), |l| {
-                    mlua::ffi::lua_createtable(l, 0, size.min(64) as i32);
-                    fill(l);
-                })?
-            };
-            Ok(Value::Table(t))
-        };
-    match name {
-        b"headers" => {
-            let headers = combined_headers(&ctx.headers);
-            raw_table(
-                &|l| {
-                    for (name, value) in &headers {
-                        // SAFETY: inside the protected call above.
-                        unsafe { raw::set_bytes(l, name.as_bytes(), value) };
-                    }
-                },
-                headers.len(),
-            )
-        }
-        b"args" => {
-            let args = urlencoded::parse(ctx.query.as_bytes());
-            raw_table(
-                &|l| {
-                    for (k, v) in &args {
-                        // SAFETY: inside the protected call above.
-                        unsafe { raw::add_multi(l, k, v) };
-                    }
-                },
-                args.len(),
-            )
-        }
-        b"cookies" => {
-            let mut cookies: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-            for (_, value) in ctx.headers.iter().filter(|(n, _)| n == "cookie") {
-                for (k, v) in cookie::parse(value) {
-                    // The first of several cookies with one name wins (RFC 6265 orders them most specific first).
-                    if !cookies.iter().any(|(seen, _)| *seen == k) {
-                        cookies.push((k, v));
+/// A key and value for a table of `req`, borrowed from the request or made for it.
+type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// A lazily built field of `req`, made before the protected call that
+/// pushes it (the push holds borrowed data only, see [`raw`]).
+enum Lazy<'a> {
+    /// A table of one value per key.
+    Pairs(Vec<Pair<'a>>),
+    /// A table where a repeated key gives an array of values (query args).
+    Multi(Vec<(Vec<u8>, Vec<u8>)>),
+    Text(Cow<'a, [u8]>),
+    Integer(i64),
+    Tls(&'a crate::http::message::TlsInfo),
+    Nil,
+}
+
+impl<'a> Lazy<'a> {
+    /// Field `name` of the request (nil for any other name).
+    fn of(ctx: &'a BodyCtx, name: &[u8]) -> Lazy<'a> {
+        match name {
+            b"headers" => Lazy::Pairs(combined_headers(&ctx.headers)),
+            b"args" => Lazy::Multi(urlencoded::parse(ctx.query.as_bytes())),
+            b"cookies" => {
+                let mut cookies: Vec<Pair> = Vec::new();
+                for (_, value) in ctx.headers.iter().filter(|(n, _)| n == "cookie") {
+                    for (k, v) in cookie::parse(value) {
+                        // The first of several cookies with one name wins (RFC 6265 orders them most specific first).
+                        if !cookies.iter().any(|(seen, _)| **seen == k) {
+                            cookies.push((k.into(), v.into()));
+                        }
                     }
                 }
+                Lazy::Pairs(cookies)
             }
-            raw_table(
-                &|l| {
-                    for (k, v) in &cookies {
-                        // SAFETY: inside the protected call above.
-                        unsafe { raw::set_bytes(l, k, v) };
-                    }
-                },
-                cookies.len(),
-            )
+            b"query" => Lazy::Text(ctx.query.as_bytes().into()),
+            b"uri" => Lazy::Text(ctx.target.as_bytes().into()),
+            b"version" => Lazy::Text(ctx.version.as_bytes().into()),
+            b"scheme" => Lazy::Text(ctx.scheme.as_bytes().into()),
+            b"remote_port" => Lazy::Integer(ctx.remote.port().into()),
+            b"id" => Lazy::Integer(ctx.id as i64),
+            b"remote_addr" => Lazy::Text(ctx.remote.ip().to_string().into_bytes().into()),
+            b"tls" => ctx.tls.as_deref().map_or(Lazy::Nil, Lazy::Tls),
+            _ => Lazy::Nil,
         }
-        b"query" => Ok(Value::String(lua.create_string(&ctx.query)?)),
-        b"uri" => Ok(Value::String(lua.create_string(&ctx.target)?)),
-        b"version" => Ok(Value::String(lua.create_string(ctx.version)?)),
-        b"scheme" => Ok(Value::String(lua.create_string(ctx.scheme)?)),
-        b"remote_port" => Ok(Value::Integer(ctx.remote.port().into())),
-        b"id" => Ok(Value::Integer(ctx.id as i64)),
-        b"remote_addr" => Ok(Value::String(
-            lua.create_string(ctx.remote.ip().to_string())?,
-        )),
-        b"tls" => match &ctx.tls {
-            Some(tls) => Ok(Value::Table(tls_table(lua, tls)?)),
-            None => Ok(Value::Nil),
-        },
-        _ => Ok(Value::Nil),
+    }
+
+    /// Pushes the field.
+    ///
+    /// # Safety
+    /// Inside a protected call, with room for five values.
+    unsafe fn push(&self, l: *mut mlua::ffi::lua_State) {
+        use mlua::ffi;
+        let table = |n: usize| ffi::lua_createtable(l, 0, n.min(64) as c_int);
+        match self {
+            Lazy::Pairs(pairs) => {
+                table(pairs.len());
+                for (k, v) in pairs {
+                    raw::set_bytes(l, k, v);
+                }
+            }
+            Lazy::Multi(pairs) => {
+                table(pairs.len());
+                for (k, v) in pairs {
+                    raw::add_multi(l, k, v);
+                }
+            }
+            Lazy::Text(text) => raw::push_bytes(l, text),
+            Lazy::Integer(i) => ffi::lua_pushinteger(l, *i),
+            Lazy::Tls(tls) => push_tls(l, tls),
+            Lazy::Nil => ffi::lua_pushnil(l),
+        }
     }
 }
 
 /// `req.tls`: the session and, when one was sent, the client's certificate.
-fn tls_table(lua: &Lua, tls: &crate::http::message::TlsInfo) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 5)?;
-    t.raw_set("version", tls.version.as_str())?;
-    t.raw_set("cipher", tls.cipher.as_str())?;
-    t.raw_set("alpn", tls.alpn.as_deref())?;
-    t.raw_set("sni", tls.sni.as_deref())?;
-    if let Some(c) = &tls.client {
-        let ct = lua.create_table_with_capacity(0, 8)?;
-        ct.raw_set("verified", c.verified)?;
-        ct.raw_set("subject", c.subject.as_str())?;
-        ct.raw_set("issuer", c.issuer.as_str())?;
-        ct.raw_set("serial", c.serial.as_str())?;
-        ct.raw_set("not_before", c.not_before)?;
-        ct.raw_set("not_after", c.not_after)?;
-        ct.raw_set("fingerprint_sha256", c.fingerprint_sha256.as_str())?;
-        ct.raw_set("pem", c.pem.as_str())?;
-        t.raw_set("client", ct)?;
+///
+/// # Safety
+/// As [`Lazy::push`].
+unsafe fn push_tls(l: *mut mlua::ffi::lua_State, tls: &crate::http::message::TlsInfo) {
+    use mlua::ffi;
+    ffi::lua_createtable(l, 0, 5);
+    raw::set_bytes(l, b"version", tls.version.as_bytes());
+    raw::set_bytes(l, b"cipher", tls.cipher.as_bytes());
+    // A missing alpn or sni stays nil.
+    if let Some(alpn) = &tls.alpn {
+        raw::set_bytes(l, b"alpn", alpn.as_bytes());
     }
-    Ok(t)
+    if let Some(sni) = &tls.sni {
+        raw::set_bytes(l, b"sni", sni.as_bytes());
+    }
+    if let Some(c) = &tls.client {
+        raw::push_bytes(l, b"client");
+        ffi::lua_createtable(l, 0, 8);
+        raw::push_bytes(l, b"verified");
+        ffi::lua_pushboolean(l, c_int::from(c.verified));
+        ffi::lua_rawset(l, -3);
+        raw::set_bytes(l, b"subject", c.subject.as_bytes());
+        raw::set_bytes(l, b"issuer", c.issuer.as_bytes());
+        raw::set_bytes(l, b"serial", c.serial.as_bytes());
+        for (key, time) in [
+            (&b"not_before"[..], c.not_before),
+            (b"not_after", c.not_after),
+        ] {
+            raw::push_bytes(l, key);
+            ffi::lua_pushinteger(l, time);
+            ffi::lua_rawset(l, -3);
+        }
+        raw::set_bytes(l, b"fingerprint_sha256", c.fingerprint_sha256.as_bytes());
+        raw::set_bytes(l, b"pem", c.pem.as_bytes());
+        ffi::lua_rawset(l, -3);
+    }
+}
+
+/// `req_field(handle, name)`: a lazily built field of `req` (see [`Lazy`]).
+/// A C function: mlua's callback and protected call cost more than most
+/// fields do. Upvalues: the state's [`Requests`] and [`raw::trampoline`].
+unsafe extern "C-unwind" fn req_field(l: *mut mlua::ffi::lua_State) -> c_int {
+    use mlua::ffi;
+    // SAFETY: as in new_req.
+    let requests = &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const Requests);
+    let handle = ffi::lua_tointeger(l, 1);
+    let Some(ctx) = requests.find(handle, Rc::as_ptr) else {
+        return ffi::luaL_error(l, c"%s".as_ptr(), ENDED.as_ptr());
+    };
+    let mut len = 0;
+    let name = ffi::luaL_checklstring(l, 2, &mut len);
+    let field = Lazy::of(&*ctx, std::slice::from_raw_parts(name as *const u8, len));
+    let status = raw::protected(l, ffi::lua_upvalueindex(2), &mut |l| field.push(l));
+    // Nothing owned may be left when the error is raised again.
+    drop(field);
+    if status != ffi::LUA_OK {
+        ffi::lua_error(l);
+    }
+    1
 }
 
 fn content_type(ctx: &BodyCtx) -> Vec<u8> {
@@ -652,13 +691,17 @@ pub fn natives(lua: &Lua, t: &Table, requests: &Rc<Requests>) -> mlua::Result<()
         })?,
     )?;
     // req_field(handle, name) -> the lazily built field
-    let r = requests.clone();
-    t.raw_set(
-        "req_field",
-        lua.create_function(move |lua, (h, name): (i64, mlua::LuaString)| {
-            lazy_field(lua, &*r.get(h)?, &name.as_bytes())
-        })?,
-    )?;
+    let slots = Rc::as_ptr(requests) as *mut std::ffi::c_void;
+    // SAFETY: a protected call with room for the pushes; the Requests live
+    // as long as the state (see new_req_function).
+    let field_fn: mlua::Function = unsafe {
+        lua.exec_raw((), |l| {
+            mlua::ffi::lua_pushlightuserdata(l, slots);
+            mlua::ffi::lua_pushcfunction(l, raw::trampoline);
+            mlua::ffi::lua_pushcclosure(l, req_field, 2);
+        })?
+    };
+    t.raw_set("req_field", field_fn)?;
     // body_complete(handle) -> bool | nil, status, message
     let r = requests.clone();
     t.raw_set(
