@@ -16,7 +16,7 @@ pub mod session;
 mod watchdog;
 
 use crate::config::Script;
-use crate::http::message::{Bytes, Request, Response};
+use crate::http::message::{Request, Response};
 use coroutine::{Coroutine, Entry, Resumed};
 use mlua::{
     Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Value,
@@ -604,16 +604,7 @@ impl Runtime {
             task.co.pop_finished();
             return Step::Done(None);
         }
-        if let Some(body) = task.co.string(0).filter(|b| b.len() <= COPIED_BODY) {
-            let r = response::html(Bytes::Owned(body.to_vec()));
-            task.co.pop_finished();
-            return Step::Done(Some(r));
-        }
-        if let Some(r) = task
-            .co
-            .table(0)
-            .and_then(|t| response::from_stack(&task.co, t, COPIED_BODY))
-        {
+        if let Some(r) = response::from_stack(&task.co, COPIED_BODY) {
             task.co.pop_finished();
             return Step::Done(Some(r));
         }

@@ -49,13 +49,20 @@ fn held(s: &mlua::LuaString) -> Bytes {
 /// `Table::raw_get` makes one per key on Lua 5.1 and LuaJIT).
 const FIELDS: [&[u8]; 6] = [b"head", b"status", b"headers", b"json", b"file", b"body"];
 
-/// The common table answer, `{ status = n, headers = { name = "value" },
-/// body = "..." }` with a body of at most `max_body` bytes, read where it
-/// lies on the finished coroutine's stack: no protected call and no mlua
-/// value (on LuaJIT each protected call allocates two C closures). None for
-/// any other form or any invalid field: [`convert`] then reads it, and words
-/// its error.
-pub fn from_stack(co: &Coroutine, table: c_int, max_body: usize) -> Option<Response> {
+/// The common answers, read where they lie on the finished coroutine's
+/// stack: no protected call and no mlua value (on LuaJIT each protected call
+/// allocates two C closures). Those are a string, or `{ status = n, headers =
+/// { name = "value" }, body = "..." }`, with a body of at most `max_body`
+/// bytes (copied). None for any other form or any invalid field: [`convert`]
+/// then reads it, and words its error.
+pub fn from_stack(co: &Coroutine, max_body: usize) -> Option<Response> {
+    if let Some(body) = co.string(0) {
+        return (body.len() <= max_body).then(|| html(Bytes::Owned(body.to_vec())));
+    }
+    common_table(co, co.table(0)?, max_body)
+}
+
+fn common_table(co: &Coroutine, table: c_int, max_body: usize) -> Option<Response> {
     let mut status = 200;
     let mut headers: Vec<Header> = Vec::new();
     let mut body = Vec::new();

@@ -176,6 +176,8 @@ fn build_head(
     let (path, query) = split_target(&method, &target)?;
 
     let mut headers = Vec::with_capacity(req.headers.len());
+    let (mut hosts, mut has_te, mut has_cl) = (0, false, false);
+    let (mut close, mut keep_alive_token, mut expects_continue) = (false, false, false);
     for h in req.headers.iter() {
         let value = trim_ows(h.value);
         // httparse already refuses these; keep the guarantee local.
@@ -185,12 +187,8 @@ fn build_head(
         {
             return err(400, "NUL, CR or LF in header value");
         }
-        headers.push((header_name(h.name), value.to_vec()));
-    }
-    // One pass over the fields for what framing and the connection depend on.
-    let (mut hosts, mut has_te, mut has_cl) = (0, false, false);
-    let (mut close, mut keep_alive_token, mut expects_continue) = (false, false, false);
-    for (name, value) in &headers {
+        let name = header_name(h.name);
+        // What framing and the connection depend on, noted on the way.
         match name.as_ref() {
             "host" => hosts += 1,
             "transfer-encoding" => has_te = true,
@@ -204,6 +202,7 @@ fn build_head(
             "expect" => expects_continue |= value.eq_ignore_ascii_case(b"100-continue"),
             _ => {}
         }
+        headers.push((name, value.to_vec()));
     }
     let values = |name: &'static str| {
         headers
