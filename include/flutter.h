@@ -466,8 +466,11 @@ flutter_result flutter_config_set_shutdown_timeout(flutter_config *cfg, double s
 flutter_result flutter_config_set_lua_memory_limit(flutter_config *cfg, uint64_t value);
 
 /**
- * Sets `lua_instruction_limit`: lua instructions one request may run before it
- * is stopped with 500 (default 100000000, 0 = none).
+ * Sets `lua_instruction_limit`: Lua instructions a request may run, once it
+ * has run 100 ms without yielding, before it is stopped with 500 (default
+ * 100000000, 0 = none). The watchdog signals the worker thread with SIGURG:
+ * where the program handles or blocks SIGURG, requests are counted from
+ * their first instruction instead.
  * A refused value gives FLUTTER_RESULT_INVALID_OPTION and changes nothing.
  */
 flutter_result flutter_config_set_lua_instruction_limit(flutter_config *cfg, uint64_t value);

@@ -109,7 +109,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "send_timeout", kind: Kind::Seconds, help: "longest pause while the client takes a response; closed after it (default 30s)" },
     OptionSpec { name: "shutdown_timeout", kind: Kind::Seconds, help: "grace period for requests in flight at a graceful stop (default 10s)" },
     OptionSpec { name: "lua_memory_limit", kind: Kind::Count, help: "bytes a worker's Lua state may use; a state over it is replaced (default 268435456, 0 = none)" },
-    OptionSpec { name: "lua_instruction_limit", kind: Kind::Count, help: "Lua instructions one request may run before it is stopped with 500 (default 100000000, 0 = none)" },
+    OptionSpec { name: "lua_instruction_limit", kind: Kind::Count, help: "Lua instructions a request may run, once it has run 100 ms without yielding, before it is stopped with 500 (default 100000000, 0 = none)" },
     OptionSpec { name: "session_store", kind: Kind::Text, help: "where sessions live: 'cookie' (default: signed cookies) or a database URL, sqlite:PATH or postgres://..." },
     OptionSpec { name: "session_secret", kind: Kind::Text, help: "secret that signs session cookies, at least 16 characters (default: $FLUTTER_SESSION_SECRET, else generated into session_secret_file)" },
     OptionSpec { name: "session_previous_secret", kind: Kind::Text, help: "the secret before session_secret: cookies it signed are still accepted, and signed anew" },

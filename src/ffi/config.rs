@@ -503,8 +503,11 @@ pub extern "C" fn flutter_config_set_lua_memory_limit(
     }
 }
 
-/// Sets `lua_instruction_limit`: lua instructions one request may run before it
-/// is stopped with 500 (default 100000000, 0 = none).
+/// Sets `lua_instruction_limit`: Lua instructions a request may run, once it
+/// has run 100 ms without yielding, before it is stopped with 500 (default
+/// 100000000, 0 = none). The watchdog signals the worker thread with SIGURG:
+/// where the program handles or blocks SIGURG, requests are counted from
+/// their first instruction instead.
 /// A refused value gives FLUTTER_RESULT_INVALID_OPTION and changes nothing.
 #[no_mangle]
 pub extern "C" fn flutter_config_set_lua_instruction_limit(

@@ -98,6 +98,18 @@ impl Coroutine {
         true
     }
 
+    /// The coroutine's own Lua thread.
+    pub fn state(&self) -> *mut ffi::lua_State {
+        self.state
+    }
+
+    /// Takes the budget hook off it (on LuaJIT: off the whole state).
+    pub fn remove_hook(&self) {
+        // SAFETY: the thread is alive (held by `thread`); clearing a hook
+        // neither allocates nor raises.
+        unsafe { ffi::lua_sethook(self.state, None, 0, 0) };
+    }
+
     pub fn push_integer(&mut self, i: i64) {
         // SAFETY: a coroutine about to be resumed has room for a few values
         // (it started, or popped what it yielded); integers are not allocated.

@@ -12,7 +12,7 @@ mod raw;
 pub mod request;
 pub mod response;
 pub mod session;
-#[cfg(all(feature = "luajit", feature = "vendored"))]
+#[cfg(feature = "vendored")]
 mod watchdog;
 
 use crate::config::Script;
@@ -137,7 +137,7 @@ const SPARE_THREADS: usize = 64;
 
 pub struct Runtime {
     /// First, so that it is dropped (and the state unwatched) before the state closes.
-    #[cfg(all(feature = "luajit", feature = "vendored"))]
+    #[cfg(feature = "vendored")]
     watch: Option<watchdog::Watch>,
     lua: Lua,
     /// The body of its requests' coroutines: the prelude's `runner` of the handler.
@@ -149,6 +149,10 @@ pub struct Runtime {
     interned: Table,
     requests: Rc<Requests>,
     budget: Rc<Budget>,
+    /// Request coroutines carry the budget hook from their start: where no
+    /// watchdog turns it on late (the Lua module's states, or SIGURG taken by
+    /// the embedding program) and a limit is set.
+    counted: bool,
     instruction_limit: u64,
     memory_limit: usize,
     /// Set when the state ran out of memory; the worker replaces it.
@@ -186,7 +190,7 @@ struct Budget {
     /// The running request hit the memory limit and caught the error.
     out_of_memory: Cell<bool>,
     /// The C function behind the budget hook, for the watchdog to set.
-    #[cfg(all(feature = "luajit", feature = "vendored"))]
+    #[cfg(feature = "vendored")]
     hook: Cell<Option<mlua::ffi::lua_Hook>>,
 }
 
@@ -198,6 +202,9 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
     let natives = lua.create_table()?;
     let requests = Rc::new(Requests::default());
     request::natives(lua, &natives, &requests)?;
+    // SAFETY: track only reads its argument and pushes one value.
+    #[cfg(all(feature = "vendored", not(feature = "luajit")))]
+    natives.raw_set("track", unsafe { lua.create_c_function(watchdog::track)? })?;
     let interned = request::interned(lua)?;
     let budget = Rc::new(Budget {
         left: Cell::new(i64::MAX),
@@ -205,7 +212,7 @@ fn installed(lua: &Lua) -> mlua::Result<Rc<Installed>> {
         every: Cell::new(HOOK_EVERY),
         running: Cell::new(false),
         out_of_memory: Cell::new(false),
-        #[cfg(all(feature = "luajit", feature = "vendored"))]
+        #[cfg(feature = "vendored")]
         hook: Cell::new(None),
     });
     // out_of_memory() -> whether a request is running; if so it is stopped.
@@ -312,17 +319,17 @@ fn task_budget(instruction_limit: u64) -> i64 {
 }
 
 /// Makes the budget hook the state's global hook, checked every HOOK_EVERY
-/// instructions. Request coroutines get it when created, and Lua copies a
-/// coroutine's hook into the coroutines it creates, so none escapes the budget.
-/// (LuaJIT has one hook for the whole state: this leaves it off, for the
-/// watchdog to set; see watchdog.rs.)
+/// instructions. mlua gives it to request coroutines when it creates them,
+/// and Lua copies a coroutine's hook into the coroutines it creates, so none
+/// escapes the budget. (A watched runtime takes it off its coroutines, for
+/// the watchdog to turn on; see watchdog.rs.)
 fn arm_budget_hook(lua: &Lua, b: &Rc<Budget>) -> mlua::Result<()> {
     b.every.set(HOOK_EVERY);
     lua.set_global_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
         budget_hook(b.clone()),
     )?;
-    #[cfg(all(feature = "luajit", feature = "vendored"))]
+    #[cfg(feature = "vendored")]
     {
         let mut hook = None;
         // SAFETY: only reads the hook just set.
@@ -438,9 +445,16 @@ impl Runtime {
 
     fn new(lua: Lua, handler: Function, settings: &Settings) -> mlua::Result<Runtime> {
         let i = installed(&lua)?;
+        #[cfg(feature = "vendored")]
+        let watch = watch(&lua, &i.budget, settings.instruction_limit)?;
+        #[cfg(feature = "vendored")]
+        let counted = settings.instruction_limit > 0 && watch.is_none();
+        #[cfg(not(feature = "vendored"))]
+        let counted = true;
         Ok(Runtime {
-            #[cfg(all(feature = "luajit", feature = "vendored"))]
-            watch: watch(&lua, &i.budget, settings.instruction_limit)?,
+            #[cfg(feature = "vendored")]
+            watch,
+            counted,
             run: Entry::new(&lua, i.runner.call(handler)?)?,
             stream: Entry::new(&lua, i.stream.clone())?,
             http_error_mt: i.http_error_mt.clone(),
@@ -513,16 +527,15 @@ impl Runtime {
         } else {
             None
         };
-        // The coroutine gets the budget hook (see arm_budget_hook).
         let spare = self.spare.borrow_mut().pop();
         let co = match spare.and_then(|mut co| co.restart(&self.run).then_some(co)) {
             Some(co) => co,
             None => {
                 let co = Coroutine::new(&self.lua, &self.run).map_err(internal)?;
-                // mlua gave the new thread the global hook: on LuaJIT that is the
-                // whole state's, which the watchdog alone turns on.
-                #[cfg(all(feature = "luajit", feature = "vendored"))]
-                self.lua.remove_hook();
+                // mlua gave the new coroutine the budget hook (see arm_budget_hook).
+                if !self.counted {
+                    co.remove_hook();
+                }
                 co
             }
         };
@@ -550,19 +563,18 @@ impl Runtime {
         b.exceeded.set(0);
         b.out_of_memory.set(false);
         b.running.set(true);
-        #[cfg(all(feature = "luajit", feature = "vendored"))]
+        #[cfg(feature = "vendored")]
         if let Some(w) = &self.watch {
-            w.enter();
+            w.enter(task.co.state());
         }
         let resumed = task.co.resume(nargs);
         b.running.set(false);
         task.budget = b.left.get();
-        #[cfg(all(feature = "luajit", feature = "vendored"))]
+        #[cfg(feature = "vendored")]
         if let Some(w) = &self.watch {
-            w.leave();
-            if w.armed() {
+            if w.leave() {
                 // The watchdog counted this request; the next ones run free again.
-                self.lua.remove_hook();
+                task.co.remove_hook();
             }
         }
         if b.every.get() != HOOK_EVERY {
@@ -730,28 +742,37 @@ impl Runtime {
     }
 }
 
-/// The watchdog's registration for a state whose requests have a budget.
-#[cfg(all(feature = "luajit", feature = "vendored"))]
+/// The watchdog's registration for a state whose requests have a budget;
+/// None where the requests keep the hook from their start instead.
+#[cfg(feature = "vendored")]
 fn watch(lua: &Lua, b: &Budget, limit: u64) -> mlua::Result<Option<watchdog::Watch>> {
     let Some(hook) = b.hook.get().filter(|_| limit > 0) else {
         return Ok(None);
     };
-    let mut main = None;
-    // SAFETY: lua_pushthread tells whether the current thread is the main one.
-    unsafe {
-        lua.exec_raw::<()>((), |l| {
-            if mlua::ffi::lua_pushthread(l) == 1 {
-                main = Some(l);
-            }
-            mlua::ffi::lua_pop(l, 1);
-        })?
-    };
-    let main =
-        main.ok_or_else(|| mlua::Error::runtime("a runtime must start on the main Lua thread"))?;
-    // SAFETY: the Runtime holding the Watch keeps the state open (field order).
-    Ok(Some(unsafe {
-        watchdog::Watch::new(main, hook, HOOK_EVERY as i32)
-    }))
+    #[cfg(feature = "luajit")]
+    {
+        let mut main = None;
+        // SAFETY: lua_pushthread tells whether the current thread is the main one.
+        unsafe {
+            lua.exec_raw::<()>((), |l| {
+                if mlua::ffi::lua_pushthread(l) == 1 {
+                    main = Some(l);
+                }
+                mlua::ffi::lua_pop(l, 1);
+            })?
+        };
+        let main = main
+            .ok_or_else(|| mlua::Error::runtime("a runtime must start on the main Lua thread"))?;
+        // SAFETY: the Runtime holding the Watch keeps the state open (field order).
+        Ok(unsafe { watchdog::Watch::new(main, hook, HOOK_EVERY as i32) })
+    }
+    // SAFETY: a Runtime (holding the Watch) is not Send: it is dropped on
+    // the thread that made it, the one that runs its requests.
+    #[cfg(not(feature = "luajit"))]
+    {
+        let _ = lua;
+        Ok(unsafe { watchdog::Watch::new(hook, HOOK_EVERY as i32) })
+    }
 }
 
 /// Adds every Lua file `require` loads to the reload watch list.

@@ -157,13 +157,29 @@ local function pass(ok, ...)
   return ok, ...
 end
 
+-- Resumes `co`. Where the budget hook is turned on late (lua/watchdog.rs,
+-- Lua 5.4), the watchdog's signal must find the coroutine running now:
+-- `track` tells it, and is told again when `co` stops.
+local run = raw_resume
+local track = native.track
+if track ~= nil then
+  local function back(outer, ...)
+    track(outer)
+    return ...
+  end
+  run = function(co, ...)
+    local outer = track(co)
+    return back(outer, raw_resume(co, ...))
+  end
+end
+
 local function through(co, ok, ...)
-  if ok and ... == TOKEN then return through(co, raw_resume(co, yield(...))) end
+  if ok and ... == TOKEN then return through(co, run(co, yield(...))) end
   return pass(ok, ...)
 end
 
 local function resume(co, ...)
-  return through(co, raw_resume(co, ...))
+  return through(co, run(co, ...))
 end
 
 -- What coroutine.wrap's function returns or raises.
