@@ -65,7 +65,7 @@ pub extern "C" fn flutter_request_method(req: *const flutter_request) -> flutter
 #[no_mangle]
 pub extern "C" fn flutter_request_path(req: *const flutter_request) -> flutter_str {
     ffi_boundary! {
-        flutter_str::of(try_ref!(req).req.path.as_bytes())
+        flutter_str::of(try_ref!(req).req.target.path().as_bytes())
     }
 }
 
@@ -76,7 +76,7 @@ pub extern "C" fn flutter_request_path(req: *const flutter_request) -> flutter_s
 #[no_mangle]
 pub extern "C" fn flutter_request_query(req: *const flutter_request) -> flutter_str {
     ffi_boundary! {
-        flutter_str::of(try_ref!(req).req.query.as_bytes())
+        flutter_str::of(try_ref!(req).req.target.query().as_bytes())
     }
 }
 

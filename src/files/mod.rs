@@ -111,7 +111,7 @@ impl Files {
     /// handler (no root, no such file, or a path refused for safety).
     pub fn serve(&mut self, req: &Request) -> Option<Response> {
         let root = self.root.as_deref()?;
-        let (rel, dir_path) = request_path(&req.path, self.dotfiles)?;
+        let (rel, dir_path) = request_path(req.target.path(), self.dotfiles)?;
         let target = root.join(&rel);
         let ask = Ask::of(req);
         if dir_path {
@@ -129,7 +129,7 @@ impl Files {
             if !ask.get_or_head() {
                 return Some(method_not_allowed());
             }
-            let shown = percent_decode(req.path.as_bytes(), false);
+            let shown = percent_decode(req.target.path().as_bytes(), false);
             return Some(match listing::page(&dir.file, &shown, self.dotfiles) {
                 Ok(page) => {
                     let mut r = Response::new(200, "text/html; charset=utf-8", page);
@@ -149,10 +149,10 @@ impl Files {
             return Some(method_not_allowed());
         }
         if found.meta.is_dir {
-            let mut location = format!("{}/", req.path);
-            if !req.query.is_empty() {
+            let mut location = format!("{}/", req.target.path());
+            if !req.target.query().is_empty() {
                 location.push('?');
-                location.push_str(&req.query);
+                location.push_str(req.target.query());
             }
             let mut r = Response::new(
                 301,

@@ -4,7 +4,50 @@
 use crate::body::SharedBody;
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::rc::Rc;
+
+/// A request-target as sent, and where its path and query lie in it: they
+/// are read in place, not copied out (two allocations per request).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    text: String,
+    path: Range<usize>,
+    query: Range<usize>,
+}
+
+impl Target {
+    /// `path` and `query` are ranges of `text` (byte offsets at char boundaries).
+    pub fn new(text: String, path: Range<usize>, query: Range<usize>) -> Target {
+        debug_assert!(text.get(path.clone()).is_some() && text.get(query.clone()).is_some());
+        Target { text, path, query }
+    }
+
+    /// The target as sent.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The path, still percent-encoded: "*" for asterisk-form, "/" for an
+    /// absolute-form target without one.
+    pub fn path(&self) -> &str {
+        match &self.text[self.path.clone()] {
+            "" => "/",
+            path => path,
+        }
+    }
+
+    /// After '?' (without it), "" if none.
+    pub fn query(&self) -> &str {
+        &self.text[self.query.clone()]
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
 
 /// What a TLS handshake established (`req.tls`).
 #[derive(Clone, Debug)]
@@ -34,12 +77,8 @@ pub struct ClientCert {
 pub struct Request {
     /// The standard methods are not allocated (see [`Method`]).
     pub method: Method,
-    /// The request-target as sent.
-    pub target: String,
-    /// The path, still percent-encoded.
-    pub path: String,
-    /// The query string without `?`.
-    pub query: String,
+    /// The request-target as sent, with its path and query.
+    pub target: Target,
     /// "1.0", "1.1" or "2".
     pub version: &'static str,
     /// Lower-case names, byte-exact values, in the order received.

@@ -6,7 +6,7 @@ use super::raw;
 use crate::body::SharedBody;
 use crate::escape::percent_decode;
 use crate::form::{cookie, multipart, urlencoded};
-use crate::http::message::{Method, Request};
+use crate::http::message::{Method, Request, Target};
 use mlua::{IntoLuaMulti, Lua, Table, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -27,11 +27,10 @@ pub struct BodyCtx {
     pub body: SharedBody,
     pub parts: RefCell<Vec<multipart::Part>>,
     method: Method,
-    /// The path, percent-decoded.
-    path: Vec<u8>,
+    /// The path percent-decoded, when that changed it (see [`BodyCtx::path`]).
+    decoded: Option<Vec<u8>>,
     headers: Vec<crate::http::message::RequestHeader>,
-    query: String,
-    target: String,
+    target: Target,
     version: &'static str,
     scheme: &'static str,
     id: u64,
@@ -40,6 +39,14 @@ pub struct BodyCtx {
 }
 
 impl BodyCtx {
+    /// The path, percent-decoded.
+    fn path(&self) -> &[u8] {
+        match &self.decoded {
+            Some(d) => d,
+            None => self.target.path().as_bytes(),
+        }
+    }
+
     /// Ends the request's hold on its body: uploaded files and the spooled body
     /// are removed now, though the connection still shares the body.
     pub fn release(&self) {
@@ -294,19 +301,14 @@ unsafe fn push_value(l: *mut mlua::ffi::lua_State, interned: Interned, value: &[
 /// request's fields instead of copying them (but the method, which the
 /// worker keeps too and which is static when standard).
 pub fn context(req: &mut Request) -> Rc<BodyCtx> {
-    let path = std::mem::take(&mut req.path).into_bytes();
+    let path = req.target.path().as_bytes();
     Rc::new(BodyCtx {
         body: req.body.clone(),
         parts: RefCell::new(Vec::new()),
         // A standard method is static: the clone costs nothing.
         method: req.method.clone(),
-        path: if path.contains(&b'%') {
-            percent_decode(&path, false)
-        } else {
-            path
-        },
+        decoded: path.contains(&b'%').then(|| percent_decode(path, false)),
         headers: std::mem::take(&mut req.headers),
-        query: std::mem::take(&mut req.query),
         target: std::mem::take(&mut req.target),
         version: req.version,
         scheme: req.scheme,
@@ -316,12 +318,11 @@ pub fn context(req: &mut Request) -> Rc<BodyCtx> {
     })
 }
 
-/// Returns to `req` what [`context`] took but the path, for a request that
-/// did not start (its error is logged with the method and target).
+/// Returns to `req` what [`context`] took, for a request that did not start
+/// (its error is logged with the method and target).
 pub fn give_back(ctx: Rc<BodyCtx>, req: &mut Request) {
     if let Ok(ctx) = Rc::try_unwrap(ctx) {
         req.headers = ctx.headers;
-        req.query = ctx.query;
         req.target = ctx.target;
     }
 }
@@ -338,7 +339,7 @@ unsafe fn push_req(l: *mut mlua::ffi::lua_State, interned: Interned, ctx: &BodyC
     use mlua::ffi;
     ffi::lua_createtable(l, 0, 4);
     // In KEYS order; the interned values start with KEYS.
-    let strings: [(&[u8], usize); 2] = [(ctx.method.as_bytes(), METHODS), (&ctx.path, PATHS)];
+    let strings: [(&[u8], usize); 2] = [(ctx.method.as_bytes(), METHODS), (ctx.path(), PATHS)];
     for (key, &(value, group)) in strings.iter().enumerate() {
         interned.push(l, key + 1);
         push_value(l, interned, value, group);
@@ -432,7 +433,7 @@ impl<'a> Lazy<'a> {
     fn of(ctx: &'a BodyCtx, name: &[u8]) -> Lazy<'a> {
         match name {
             b"headers" => Lazy::Pairs(combined_headers(&ctx.headers)),
-            b"args" => Lazy::Multi(urlencoded::parse(ctx.query.as_bytes())),
+            b"args" => Lazy::Multi(urlencoded::parse(ctx.target.query().as_bytes())),
             b"cookies" => {
                 let mut cookies: Vec<Pair> = Vec::new();
                 for (_, value) in ctx.headers.iter().filter(|(n, _)| n == "cookie") {
@@ -445,8 +446,8 @@ impl<'a> Lazy<'a> {
                 }
                 Lazy::Pairs(cookies)
             }
-            b"query" => Lazy::Text(ctx.query.as_bytes().into()),
-            b"uri" => Lazy::Text(ctx.target.as_bytes().into()),
+            b"query" => Lazy::Text(ctx.target.query().as_bytes().into()),
+            b"uri" => Lazy::Text(ctx.target.as_str().as_bytes().into()),
             b"version" => Lazy::Text(ctx.version.as_bytes().into()),
             b"scheme" => Lazy::Text(ctx.scheme.as_bytes().into()),
             b"remote_port" => Lazy::Integer(ctx.remote.port().into()),
@@ -737,9 +738,7 @@ mod tests {
         let temp: std::sync::Arc<std::path::Path> = std::env::temp_dir().into();
         context(&mut Request {
             method: "GET".into(),
-            target: "/".into(),
-            path: "/".into(),
-            query: String::new(),
+            target: Target::new("/".into(), 0..1, 1..1),
             version: "1.1",
             headers: Vec::new(),
             remote: ([127, 0, 0, 1], 1).into(),

@@ -69,7 +69,7 @@ fn https_redirect(req: &crate::http::message::Request, port: u16) -> Response {
     } else {
         format!("{host}:{port}")
     };
-    let target = if req.target.starts_with('/') {
+    let target = if req.target.as_str().starts_with('/') {
         req.target.as_str()
     } else {
         "/"
@@ -808,7 +808,7 @@ impl Worker {
                 if self.access.is_on() {
                     c.log = Some(Box::new(LogInfo {
                         method: req.method.clone(),
-                        target: req.target.clone(),
+                        target: req.target.to_string(),
                         version: req.version,
                         referer: req.header("referer").map(<[u8]>::to_vec),
                         user_agent: req.header("user-agent").map(<[u8]>::to_vec),

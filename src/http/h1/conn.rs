@@ -395,8 +395,6 @@ impl Conn {
         let RequestHead {
             method,
             target,
-            path,
-            query,
             version,
             headers,
             body,
@@ -440,8 +438,6 @@ impl Conn {
         Some(Event::Request(Request {
             method,
             target,
-            path,
-            query,
             version: if self.http11 { "1.1" } else { "1.0" },
             headers,
             remote: self.peer,

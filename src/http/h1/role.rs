@@ -4,7 +4,8 @@
 //! leaves to the caller (Host, Content-Length / Transfer-Encoding, size
 //! limits) and turns every refusal into a status code.
 
-use crate::http::message::{HeaderName, Method};
+use crate::http::message::{HeaderName, Method, Target};
+use std::ops::Range;
 
 /// Slots handed to httparse; `Limits::max_headers` is capped at this.
 const HEADER_SLOTS: usize = 100;
@@ -39,12 +40,8 @@ pub struct Limits {
 pub struct RequestHead {
     /// Exactly as sent.
     pub method: Method,
-    /// The request-target as sent.
-    pub target: String,
-    /// Target before '?', still percent-encoded ("*" for asterisk-form).
-    pub path: String,
-    /// After '?' (without it), "" if none.
-    pub query: String,
+    /// The request-target as sent, with its path and query.
+    pub target: Target,
     pub version: Version,
     /// Names lower-cased, values byte-exact minus surrounding OWS, wire order.
     pub headers: Vec<crate::http::message::RequestHeader>,
@@ -165,7 +162,7 @@ fn build_head(
     }
     // A complete parse always sets these three.
     let method = method_of(req.method.unwrap_or_default());
-    let target = req.path.unwrap_or_default().to_string();
+    let target = req.path.unwrap_or_default();
     let version = match req.version {
         Some(0) => Version::Http10,
         _ => Version::Http11,
@@ -173,7 +170,8 @@ fn build_head(
     if target.len() > limits.max_uri_bytes {
         return err(414, "request-target too long");
     }
-    let (path, query) = split_target(&method, &target)?;
+    let (path, query) = split_target(&method, target)?;
+    let target = Target::new(target.to_string(), path, query);
 
     let mut headers = Vec::with_capacity(req.headers.len());
     let (mut hosts, mut has_te, mut has_cl) = (0, false, false);
@@ -246,8 +244,6 @@ fn build_head(
     Ok(RequestHead {
         method,
         target,
-        path,
-        query,
         version,
         headers,
         body,
@@ -309,10 +305,11 @@ const fn static_str(bytes: &'static [u8]) -> &'static str {
 
 /// Path and query of the request-target (RFC 9112 §3.2). Authority-form is
 /// refused: this server is no proxy.
-fn split_target(method: &str, target: &str) -> Result<(String, String), HeadError> {
+/// Where the path and the query are in `target` (see [`Target`]).
+fn split_target(method: &str, target: &str) -> Result<(Range<usize>, Range<usize>), HeadError> {
     if target == "*" {
         return if method == "OPTIONS" {
-            Ok(("*".to_string(), String::new()))
+            Ok((0..1, 1..1))
         } else {
             err(400, "asterisk-form target without OPTIONS")
         };
@@ -339,12 +336,13 @@ fn split_target(method: &str, target: &str) -> Result<(String, String), HeadErro
         }
         &after_scheme[auth_end..]
     };
-    let (path, query) = match path_query.as_bytes().iter().position(|&b| b == b'?') {
-        Some(q) => (&path_query[..q], &path_query[q + 1..]),
-        None => (path_query, ""),
-    };
-    let path = if path.is_empty() { "/" } else { path };
-    Ok((path.to_string(), query.to_string()))
+    let start = target.len() - path_query.len();
+    Ok(
+        match path_query.as_bytes().iter().position(|&b| b == b'?') {
+            Some(q) => (start..start + q, start + q + 1..target.len()),
+            None => (start..target.len(), target.len()..target.len()),
+        },
+    )
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -465,9 +463,9 @@ mod tests {
     fn simple_get() {
         let h = head(b"GET /a%20b/c?x=1&y HTTP/1.1\r\nHost: example.com\r\nX-Thing:  two  words \t\r\nAccept:\r\n\r\n");
         assert_eq!(h.method, "GET");
-        assert_eq!(h.target, "/a%20b/c?x=1&y");
-        assert_eq!(h.path, "/a%20b/c");
-        assert_eq!(h.query, "x=1&y");
+        assert_eq!(h.target.as_str(), "/a%20b/c?x=1&y");
+        assert_eq!(h.target.path(), "/a%20b/c");
+        assert_eq!(h.target.query(), "x=1&y");
         assert_eq!(h.version, Version::Http11);
         assert_eq!(
             h.headers,
@@ -490,9 +488,9 @@ mod tests {
     #[test]
     fn empty_query_and_no_query() {
         let h = head(b"GET /p? HTTP/1.1\r\nHost: h\r\n\r\n");
-        assert_eq!((h.path.as_str(), h.query.as_str()), ("/p", ""));
+        assert_eq!((h.target.path(), h.target.query()), ("/p", ""));
         let h = head(b"GET /p HTTP/1.1\r\nHost: h\r\n\r\n");
-        assert_eq!((h.path.as_str(), h.query.as_str()), ("/p", ""));
+        assert_eq!((h.target.path(), h.target.query()), ("/p", ""));
     }
 
     #[test]
@@ -524,7 +522,7 @@ mod tests {
     fn leading_empty_lines_skipped() {
         let buf = b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n";
         let (h, n) = parse_with(buf, &LIMITS).unwrap().unwrap();
-        assert_eq!((h.path.as_str(), n), ("/", buf.len()));
+        assert_eq!((h.target.path(), n), ("/", buf.len()));
         let mut many = b"\r\n".repeat(MAX_LEADING_EMPTY_LINES);
         many.extend_from_slice(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
         assert!(parse_with(&many, &LIMITS).unwrap().is_some());
@@ -839,13 +837,13 @@ mod tests {
     #[test]
     fn target_forms() {
         let h = head(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
-        assert_eq!((h.path.as_str(), h.query.as_str()), ("*", ""));
+        assert_eq!((h.target.path(), h.target.query()), ("*", ""));
         assert_eq!(status(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
 
         let abs = |t: &str| {
             let h = head(format!("GET {t} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
-            assert_eq!(h.target, t);
-            (h.path, h.query)
+            assert_eq!(h.target.as_str(), t);
+            (h.target.path().to_string(), h.target.query().to_string())
         };
         let pq = |p: &str, q: &str| (p.to_string(), q.to_string());
         assert_eq!(abs("http://example.com/a/b?c=d"), pq("/a/b", "c=d"));
