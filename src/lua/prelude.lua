@@ -86,7 +86,7 @@ local req_mt = {
     end
   end,
   -- Assigning req.session without reading it first counts as touching it
-  -- (see run); other new fields are stored as given.
+  -- (see runner); other new fields are stored as given.
   __newindex = function(req, k, v)
     if k == "session" then session.touched = session.touched + 1 end
     rawset(req, k, v)
@@ -160,26 +160,26 @@ end
 -- Resumes `co`. Where the budget hook is turned on late (lua/watchdog.rs,
 -- Lua 5.4), the watchdog's signal must find the coroutine running now:
 -- `track` tells it, and is told again when `co` stops.
-local run = raw_resume
+local switch_to = raw_resume
 local track = native.track
 if track ~= nil then
   local function back(outer, ...)
     track(outer)
     return ...
   end
-  run = function(co, ...)
+  switch_to = function(co, ...)
     local outer = track(co)
     return back(outer, raw_resume(co, ...))
   end
 end
 
 local function through(co, ok, ...)
-  if ok and ... == TOKEN then return through(co, run(co, yield(...))) end
+  if ok and ... == TOKEN then return through(co, switch_to(co, yield(...))) end
   return pass(ok, ...)
 end
 
 local function resume(co, ...)
-  return through(co, run(co, ...))
+  return through(co, switch_to(co, ...))
 end
 
 -- What coroutine.wrap's function returns or raises.
