@@ -316,6 +316,21 @@ def main():
         tgt("idle connections: ≤ 1 KiB RSS each", pc, lambda v: v <= 1024, " bytes")
         tgt("RSS at rest ≤ 8 MiB (one worker)", int(r["rss_rest_kb"]) / 1024, lambda v: v <= 8, " MiB")
     w_("")
+    # The verdicts above compare each server's median round; a slow moment of
+    # the machine slows both servers of a round, so the round-by-round ratios
+    # tell how steady a verdict is.
+    steady = []
+    for wl, name in (("hello", "hello keep-alive"), ("hello-close", "Connection: close"),
+                     ("work", "work handler")):
+        ours, peer = groups.get((wl, "flutter"), []), groups.get((wl, "nginx-lua"), [])
+        rs = sorted(f["cpu_us"] / n["cpu_us"] for f, n in zip(ours, peer)
+                    if f["cpu_us"] and n["cpu_us"])
+        if rs:
+            steady.append(f"{name}: median {med(rs):.2f}x, from {rs[0]:.2f}x to {rs[-1]:.2f}x")
+    if steady:
+        w_("Flutter's CPU/req ÷ nginx+Lua's round by round (the two servers of one round ran "
+           "seconds apart): " + "; ".join(steady) + ".")
+        w_("")
     # What the kernel alone costs flutter, against the CPU targets: the floor
     # that no user-space work can go below.
     floors = []
