@@ -295,7 +295,16 @@ mod signal {
     /// It stopped; true when the handler hooked it meanwhile.
     pub fn stop() -> bool {
         DEPTH.with(|d| d.store(0, Ordering::Relaxed));
-        ARMED.with(|a| a.swap(false, Ordering::Relaxed))
+        // With DEPTH at 0 the handler no longer sets ARMED: a plain load and
+        // store do, without the locked exchange of a swap on every resume.
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        ARMED.with(|a| {
+            let armed = a.load(Ordering::Relaxed);
+            if armed {
+                a.store(false, Ordering::Relaxed);
+            }
+            armed
+        })
     }
 
     /// `track(co)`, for the prelude's coroutine.resume: the coroutine `co`
