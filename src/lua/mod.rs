@@ -572,7 +572,7 @@ impl Runtime {
         task.budget = b.left.get();
         #[cfg(feature = "vendored")]
         if let Some(w) = &self.watch {
-            if w.leave() {
+            if w.leave(task.co.state()) {
                 // The watchdog counted this request; the next ones run free again.
                 task.co.remove_hook();
             }

@@ -18,9 +18,10 @@
 //!   call frames of the one it hooks, which only the thread running it may
 //!   touch (Lua allows the call in a signal handler: lua.c stops a script on
 //!   Ctrl-C that way). So this thread signals the worker with SIGURG (ignored
-//!   by default), and the handler hooks the coroutine the worker is running:
-//!   the request's, or the script's own one it resumed (the prelude's
-//!   `coroutine.resume` and `coroutine.wrap` report those through [`track`]).
+//!   by default), and the handler hooks each coroutine the worker is
+//!   running: the request's, and the script's own ones resumed from it (the
+//!   prelude's `coroutine.resume` and `coroutine.wrap` report those through
+//!   [`track`]).
 //!   Coroutines then created inherit the hook. Where SIGURG is in use or
 //!   blocked (an embedding program's), [`Watch::new`] declines and the
 //!   requests keep the hook from their start.
@@ -37,8 +38,6 @@ pub const TICK: Duration = Duration::from_millis(100);
 pub struct Watch {
     slot: Arc<Slot>,
     serial: std::cell::Cell<u64>,
-    #[cfg(feature = "luajit")]
-    main: *mut ffi::lua_State,
 }
 
 struct Slot {
@@ -94,7 +93,7 @@ impl Watch {
     /// `main` must stay valid until the Watch is dropped.
     #[cfg(feature = "luajit")]
     pub unsafe fn new(main: *mut ffi::lua_State, hook: ffi::lua_Hook, count: i32) -> Option<Watch> {
-        Some(Watch::with(Target { main, hook, count }, main))
+        Some(Watch::with(Target { main, hook, count }))
     }
 
     /// Watches the calling thread's state: the watchdog has `hook` set to
@@ -112,7 +111,7 @@ impl Watch {
         Some(Watch::with(Target(unsafe { libc::pthread_self() })))
     }
 
-    fn with(target: Target, #[cfg(feature = "luajit")] main: *mut ffi::lua_State) -> Watch {
+    fn with(target: Target) -> Watch {
         let slot = Arc::new(Slot {
             target: Mutex::new(Some(target)),
             running: AtomicU64::new(0),
@@ -128,8 +127,6 @@ impl Watch {
         Watch {
             slot,
             serial: std::cell::Cell::new(0),
-            #[cfg(feature = "luajit")]
-            main,
         }
     }
 
@@ -144,16 +141,20 @@ impl Watch {
         let _ = co;
     }
 
-    /// The resume returned. True when the watchdog turned the hook on
-    /// meanwhile, for the caller to turn it off on the request's coroutine.
-    pub fn leave(&self) -> bool {
+    /// The resume of `co` returned. True when the watchdog turned the hook
+    /// on meanwhile, for the caller to turn it off on `co`.
+    pub fn leave(&self, co: *mut ffi::lua_State) -> bool {
         self.slot.running.store(0, Ordering::Release);
         #[cfg(not(feature = "luajit"))]
-        return signal::stop();
-        // SAFETY: the state is open (see `new`); called on the worker's thread.
+        {
+            let _ = co;
+            signal::stop()
+        }
+        // SAFETY: `co` is a live coroutine of the watched state, on its
+        // thread; LuaJIT's hook is the whole state's, which any coroutine reports.
         #[cfg(feature = "luajit")]
         unsafe {
-            ffi::lua_gethookmask(self.main) != 0
+            ffi::lua_gethookmask(co) != 0
         }
     }
 }
