@@ -42,7 +42,7 @@ impl Transport {
     /// Reads plaintext; Ok(0) at the end of the stream.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(s) => s.read(buf),
+            Transport::Plain(s) => sys::recv(s, buf),
             Transport::Tls(t) => t.read(buf),
         }
     }
@@ -50,7 +50,7 @@ impl Transport {
     /// Takes plaintext to send; how much was taken (WouldBlock when none).
     pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(s) => s.write(data),
+            Transport::Plain(s) => sys::send(s, data, libc::MSG_NOSIGNAL),
             Transport::Tls(t) => {
                 t.flush()?;
                 let n = t.conn.writer().write(data)?;
@@ -111,18 +111,8 @@ impl Transport {
     /// file body after its head): plain TCP holds the bytes back
     /// (`MSG_MORE`) so head and body leave in one segment despite TCP_NODELAY.
     pub fn write_more(&mut self, data: &[u8]) -> io::Result<usize> {
-        use std::os::unix::io::AsRawFd;
         match self {
-            Transport::Plain(s) => {
-                let flags = libc::MSG_MORE | libc::MSG_NOSIGNAL;
-                // SAFETY: `data` is valid for `data.len()` bytes during the call.
-                let n =
-                    unsafe { libc::send(s.as_raw_fd(), data.as_ptr().cast(), data.len(), flags) };
-                if n < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(n as usize)
-            }
+            Transport::Plain(s) => sys::send(s, data, libc::MSG_MORE | libc::MSG_NOSIGNAL),
             Transport::Tls(_) => self.write(data),
         }
     }
@@ -209,6 +199,65 @@ impl Tls {
                 Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
                 _ => {}
             }
+        }
+    }
+}
+
+/// recv(2) and send(2) on a plain socket as bare system calls. glibc's
+/// wrappers are cancellation points: in a threaded process each call switches
+/// the thread's cancel type on and off around the system call, two atomic
+/// operations per call (about 1 % of a hello request's CPU, perf), for a
+/// feature flutter never uses: no thread of it is ever cancelled.
+mod sys {
+    use std::io;
+    use std::os::unix::io::AsRawFd;
+
+    pub fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = libc::c_long::from(sock.as_raw_fd());
+        let (ptr, len, none) = (buf.as_mut_ptr(), buf.len(), std::ptr::null_mut::<u8>());
+        // SAFETY: `buf` is valid for writes of `len` bytes during the call; no
+        // source address is asked for.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                fd,
+                ptr,
+                len,
+                0 as libc::c_long,
+                none,
+                none,
+            )
+        };
+        result(n)
+    }
+
+    pub fn send(sock: &impl AsRawFd, data: &[u8], flags: libc::c_int) -> io::Result<usize> {
+        let (fd, flags) = (
+            libc::c_long::from(sock.as_raw_fd()),
+            libc::c_long::from(flags),
+        );
+        let (ptr, len, none) = (data.as_ptr(), data.len(), std::ptr::null::<u8>());
+        // SAFETY: `data` is valid for reads of `len` bytes during the call; no
+        // destination address is given (the socket is connected).
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_sendto,
+                fd,
+                ptr,
+                len,
+                flags,
+                none,
+                0 as libc::c_long,
+            )
+        };
+        result(n)
+    }
+
+    fn result(n: libc::c_long) -> io::Result<usize> {
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
         }
     }
 }
