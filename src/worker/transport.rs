@@ -150,7 +150,7 @@ impl Transport {
 impl Tls {
     fn flush(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
-            self.conn.write_tls(&mut self.sock)?;
+            self.conn.write_tls(&mut sys::Raw(&self.sock))?;
         }
         Ok(())
     }
@@ -184,7 +184,7 @@ impl Tls {
             if self.eof {
                 return Ok(0);
             }
-            if self.conn.read_tls(&mut self.sock)? == 0 {
+            if self.conn.read_tls(&mut sys::Raw(&self.sock))? == 0 {
                 self.eof = true;
             }
             if let Err(e) = self.conn.process_new_packets() {
@@ -251,6 +251,26 @@ mod sys {
             )
         };
         result(n)
+    }
+
+    /// A socket as `Read` and `Write` through these calls (what rustls moves
+    /// its records with).
+    pub struct Raw<'a, S>(pub &'a S);
+
+    impl<S: AsRawFd> io::Read for Raw<'_, S> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            recv(self.0, buf)
+        }
+    }
+
+    impl<S: AsRawFd> io::Write for Raw<'_, S> {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            send(self.0, data, libc::MSG_NOSIGNAL)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
     }
 
     fn result(n: libc::c_long) -> io::Result<usize> {
