@@ -203,7 +203,7 @@ impl Tls {
     }
 }
 
-/// recv(2) and send(2) on a plain socket as bare system calls. glibc's
+/// recv(2) and send(2) on a socket as bare system calls. glibc's
 /// wrappers are cancellation points: in a threaded process each call switches
 /// the thread's cancel type on and off around the system call, two atomic
 /// operations per call (about 1 % of a hello request's CPU, perf), for a
