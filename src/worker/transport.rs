@@ -203,7 +203,7 @@ impl Tls {
     }
 }
 
-/// recv(2) and send(2) on a socket as bare system calls. glibc's
+/// recv(2), send(2) and writev(2) on a socket as bare system calls. glibc's
 /// wrappers are cancellation points: in a threaded process each call switches
 /// the thread's cancel type on and off around the system call, two atomic
 /// operations per call (about 1 % of a hello request's CPU, perf), for a
@@ -253,8 +253,18 @@ mod sys {
         result(n)
     }
 
-    /// A socket as `Read` and `Write` through these calls (what rustls moves
-    /// its records with).
+    /// writev(2) of `bufs` in order.
+    pub fn send_vectored(sock: &impl AsRawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let fd = libc::c_long::from(sock.as_raw_fd());
+        // IoSlice is ABI-compatible with iovec; the kernel only reads them.
+        let (iov, count) = (bufs.as_ptr(), bufs.len().min(libc::UIO_MAXIOV as usize));
+        // SAFETY: the buffers `iov` points to are valid during the call.
+        let n = unsafe { libc::syscall(libc::SYS_writev, fd, iov, count) };
+        result(n)
+    }
+
+    /// A socket as `Read` and `Write` through these calls, for rustls to move
+    /// its records with.
     pub struct Raw<'a, S>(pub &'a S);
 
     impl<S: AsRawFd> io::Read for Raw<'_, S> {
@@ -266,6 +276,10 @@ mod sys {
     impl<S: AsRawFd> io::Write for Raw<'_, S> {
         fn write(&mut self, data: &[u8]) -> io::Result<usize> {
             send(self.0, data, libc::MSG_NOSIGNAL)
+        }
+
+        fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+            send_vectored(self.0, bufs)
         }
 
         fn flush(&mut self) -> io::Result<()> {
