@@ -253,7 +253,10 @@ mod sys {
         result(n)
     }
 
-    /// writev(2) of `bufs` in order.
+    /// writev(2) of `bufs` in order. Like std's vectored write, it takes no
+    /// MSG_NOSIGNAL: a write after the peer's reset was already reported
+    /// would raise SIGPIPE in a host that does not ignore it, and a
+    /// connection is closed at its first error.
     pub fn send_vectored(sock: &impl AsRawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         let fd = libc::c_long::from(sock.as_raw_fd());
         // IoSlice is ABI-compatible with iovec; the kernel only reads them.
