@@ -213,44 +213,41 @@ mod sys {
     use std::os::unix::io::AsRawFd;
 
     pub fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = libc::c_long::from(sock.as_raw_fd());
-        let (ptr, len, none) = (buf.as_mut_ptr(), buf.len(), std::ptr::null_mut::<u8>());
-        // SAFETY: `buf` is valid for writes of `len` bytes during the call; no
-        // source address is asked for.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_recvfrom,
-                fd,
-                ptr,
-                len,
-                0 as libc::c_long,
-                none,
-                none,
-            )
-        };
-        result(n)
+        // SAFETY: `buf` is valid for writes of its length during the call.
+        unsafe { transfer(libc::SYS_recvfrom, sock, buf.as_mut_ptr(), buf.len(), 0) }
     }
 
     pub fn send(sock: &impl AsRawFd, data: &[u8], flags: libc::c_int) -> io::Result<usize> {
-        let (fd, flags) = (
+        // SAFETY: the kernel only reads `data`, valid for its length.
+        unsafe {
+            transfer(
+                libc::SYS_sendto,
+                sock,
+                data.as_ptr().cast_mut(),
+                data.len(),
+                flags,
+            )
+        }
+    }
+
+    /// recvfrom(2) or sendto(2) (`nr`), which take the same arguments, with
+    /// no peer address (the socket is connected).
+    ///
+    /// # Safety
+    /// `ptr` must be valid for `len` bytes, for writes when receiving.
+    unsafe fn transfer(
+        nr: libc::c_long,
+        sock: &impl AsRawFd,
+        ptr: *mut u8,
+        len: usize,
+        flags: libc::c_int,
+    ) -> io::Result<usize> {
+        let (fd, flags, none) = (
             libc::c_long::from(sock.as_raw_fd()),
             libc::c_long::from(flags),
+            0 as libc::c_long,
         );
-        let (ptr, len, none) = (data.as_ptr(), data.len(), std::ptr::null::<u8>());
-        // SAFETY: `data` is valid for reads of `len` bytes during the call; no
-        // destination address is given (the socket is connected).
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_sendto,
-                fd,
-                ptr,
-                len,
-                flags,
-                none,
-                0 as libc::c_long,
-            )
-        };
-        result(n)
+        result(libc::syscall(nr, fd, ptr, len, flags, none, none))
     }
 
     /// writev(2) of `bufs` in order. Like std's vectored write, it takes no
