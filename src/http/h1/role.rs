@@ -303,9 +303,8 @@ const fn static_str(bytes: &'static [u8]) -> &'static str {
     }
 }
 
-/// Path and query of the request-target (RFC 9112 §3.2). Authority-form is
-/// refused: this server is no proxy.
-/// Where the path and the query are in `target` (see [`Target`]).
+/// Where the path and the query lie in the request-target (RFC 9112 §3.2;
+/// see [`Target`]). Authority-form is refused: this server is no proxy.
 fn split_target(method: &str, target: &str) -> Result<(Range<usize>, Range<usize>), HeadError> {
     if target == "*" {
         return if method == "OPTIONS" {
