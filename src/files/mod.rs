@@ -557,7 +557,7 @@ mod tests {
     fn h(pairs: &[(&str, &str)]) -> Vec<crate::http::message::RequestHeader> {
         pairs
             .iter()
-            .map(|(n, v)| (n.to_string().into(), v.as_bytes().to_vec()))
+            .map(|(n, v)| (n.to_string().into(), v.as_bytes().into()))
             .collect()
     }
 

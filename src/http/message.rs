@@ -185,7 +185,63 @@ pub type Method = Cow<'static, str>;
 pub type HeaderName = Cow<'static, str>;
 
 /// A request header field: its name and its value as received.
-pub type RequestHeader = (HeaderName, Vec<u8>);
+pub type RequestHeader = (HeaderName, HeaderValue);
+
+/// Bytes a [`HeaderValue`] holds without an allocation.
+const INLINE_VALUE: usize = 22;
+
+/// A request header field's value. Short ones, most of a browser's (a
+/// language, an encoding, the `sec-fetch-*` fields, a host), are held
+/// inline, so a head of a dozen fields costs a few allocations, not a dozen.
+#[derive(Clone)]
+pub enum HeaderValue {
+    Inline(u8, [u8; INLINE_VALUE]),
+    Heap(Box<[u8]>),
+}
+
+impl HeaderValue {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            HeaderValue::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            HeaderValue::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl From<&[u8]> for HeaderValue {
+    fn from(value: &[u8]) -> HeaderValue {
+        match u8::try_from(value.len()) {
+            Ok(len) if value.len() <= INLINE_VALUE => {
+                let mut bytes = [0; INLINE_VALUE];
+                bytes[..value.len()].copy_from_slice(value);
+                HeaderValue::Inline(len, bytes)
+            }
+            _ => HeaderValue::Heap(value.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for HeaderValue {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for HeaderValue {
+    fn eq(&self, other: &HeaderValue) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for HeaderValue {}
+
+impl std::fmt::Debug for HeaderValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.as_slice().escape_ascii())
+    }
+}
 
 /// A response header field: most names and many values are constants, which
 /// then cost no allocation.
@@ -230,4 +286,32 @@ pub fn is_token(name: &[u8]) -> bool {
 /// Whether `value` can be sent as a header field value without changing the framing.
 pub fn is_field_value(value: &[u8]) -> bool {
     value.iter().all(|&b| b != b'\r' && b != b'\n' && b != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_up_to_the_inline_size_are_not_allocated() {
+        for len in [0, 1, INLINE_VALUE, INLINE_VALUE + 1, 300] {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let value = HeaderValue::from(&bytes[..]);
+            assert_eq!(value.as_slice(), &bytes[..], "length {len}");
+            assert_eq!(&*value, &bytes[..]);
+            assert_eq!(
+                matches!(value, HeaderValue::Inline(..)),
+                len <= INLINE_VALUE
+            );
+            assert_eq!(value.clone(), value);
+        }
+        assert_ne!(
+            HeaderValue::from(&b"ab"[..]),
+            HeaderValue::from(&b"abc"[..])
+        );
+        assert_eq!(
+            format!("{:?}", HeaderValue::from(&b"a\"\x01"[..])),
+            r#""a\"\x01""#
+        );
+    }
 }

@@ -552,7 +552,7 @@ fn content_type(ctx: &BodyCtx) -> Vec<u8> {
     ctx.headers
         .iter()
         .find(|(n, _)| n == "content-type")
-        .map(|(_, v)| v.clone())
+        .map(|(_, v)| v.to_vec())
         .unwrap_or_default()
 }
 

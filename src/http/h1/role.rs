@@ -173,7 +173,8 @@ fn build_head(
     let (path, query) = split_target(&method, target)?;
     let target = Target::new(target.to_string(), path, query);
 
-    let mut headers = Vec::with_capacity(req.headers.len());
+    let mut headers: Vec<crate::http::message::RequestHeader> =
+        Vec::with_capacity(req.headers.len());
     let (mut hosts, mut has_te, mut has_cl) = (0, false, false);
     let (mut close, mut keep_alive_token, mut expects_continue) = (false, false, false);
     for h in req.headers.iter() {
@@ -200,7 +201,7 @@ fn build_head(
             "expect" => expects_continue |= value.eq_ignore_ascii_case(b"100-continue"),
             _ => {}
         }
-        headers.push((name, value.to_vec()));
+        headers.push((name, value.into()));
     }
     let values = |name: &'static str| {
         headers
@@ -469,9 +470,9 @@ mod tests {
         assert_eq!(
             h.headers,
             vec![
-                ("host".into(), b"example.com".to_vec()),
-                ("x-thing".into(), b"two  words".to_vec()),
-                ("accept".into(), Vec::new()),
+                ("host".into(), b"example.com"[..].into()),
+                ("x-thing".into(), b"two  words"[..].into()),
+                ("accept".into(), b""[..].into()),
             ]
         );
         assert_eq!(h.body, BodyKind::Empty);
