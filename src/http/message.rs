@@ -194,30 +194,33 @@ const INLINE_VALUE: usize = 22;
 /// language, an encoding, the `sec-fetch-*` fields, a host), are held
 /// inline, so a head of a dozen fields costs a few allocations, not a dozen.
 #[derive(Clone)]
-pub enum HeaderValue {
+pub struct HeaderValue(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// The length (at most INLINE_VALUE), then the bytes.
     Inline(u8, [u8; INLINE_VALUE]),
     Heap(Box<[u8]>),
 }
 
 impl HeaderValue {
     pub fn as_slice(&self) -> &[u8] {
-        match self {
-            HeaderValue::Inline(len, bytes) => &bytes[..usize::from(*len)],
-            HeaderValue::Heap(bytes) => bytes,
+        match &self.0 {
+            Repr::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            Repr::Heap(bytes) => bytes,
         }
     }
 }
 
 impl From<&[u8]> for HeaderValue {
     fn from(value: &[u8]) -> HeaderValue {
-        match u8::try_from(value.len()) {
-            Ok(len) if value.len() <= INLINE_VALUE => {
-                let mut bytes = [0; INLINE_VALUE];
-                bytes[..value.len()].copy_from_slice(value);
-                HeaderValue::Inline(len, bytes)
-            }
-            _ => HeaderValue::Heap(value.into()),
-        }
+        HeaderValue(if value.len() <= INLINE_VALUE {
+            let mut bytes = [0; INLINE_VALUE];
+            bytes[..value.len()].copy_from_slice(value);
+            Repr::Inline(value.len() as u8, bytes)
+        } else {
+            Repr::Heap(value.into())
+        })
     }
 }
 
@@ -299,10 +302,7 @@ mod tests {
             let value = HeaderValue::from(&bytes[..]);
             assert_eq!(value.as_slice(), &bytes[..], "length {len}");
             assert_eq!(&*value, &bytes[..]);
-            assert_eq!(
-                matches!(value, HeaderValue::Inline(..)),
-                len <= INLINE_VALUE
-            );
+            assert_eq!(matches!(value.0, Repr::Inline(..)), len <= INLINE_VALUE);
             assert_eq!(value.clone(), value);
         }
         assert_ne!(

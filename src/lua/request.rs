@@ -548,12 +548,11 @@ unsafe extern "C-unwind" fn req_field(l: *mut mlua::ffi::lua_State) -> c_int {
     1
 }
 
-fn content_type(ctx: &BodyCtx) -> Vec<u8> {
+fn content_type(ctx: &BodyCtx) -> &[u8] {
     ctx.headers
         .iter()
         .find(|(n, _)| n == "content-type")
-        .map(|(_, v)| v.to_vec())
-        .unwrap_or_default()
+        .map_or(&[], |(_, v)| v.as_slice())
 }
 
 fn media_type_is(ct: &[u8], want: &str) -> bool {
@@ -580,8 +579,8 @@ pub fn fill(lua: &Lua, req: &Table, ctx: &BodyCtx) -> Result<(), BadBody> {
         req.raw_set("body_path", path.to_string_lossy().as_ref())?;
     }
     let form = lua.create_table()?;
-    if media_type_is(&ct, "multipart/form-data") {
-        let boundary = multipart::boundary(&ct)
+    if media_type_is(ct, "multipart/form-data") {
+        let boundary = multipart::boundary(ct)
             .ok_or_else(|| BadBody::new(400, "multipart body without a valid boundary"))?;
         let mut parser = multipart::MultipartParser::new(
             &boundary,
@@ -641,7 +640,7 @@ pub fn fill(lua: &Lua, req: &Table, ctx: &BodyCtx) -> Result<(), BadBody> {
         }
         req.raw_set("files", files)?;
         ctx.parts.borrow_mut().extend(parts);
-    } else if media_type_is(&ct, "application/x-www-form-urlencoded") {
+    } else if media_type_is(ct, "application/x-www-form-urlencoded") {
         let bytes = body.to_bytes()?;
         for (k, v) in urlencoded::parse(&bytes) {
             add_multi(lua, &form, &k, Value::String(lua.create_string(&v)?))?;
@@ -653,7 +652,7 @@ pub fn fill(lua: &Lua, req: &Table, ctx: &BodyCtx) -> Result<(), BadBody> {
             Some(b) => lua.create_string(b)?,
             None => lua.create_string(body.to_bytes()?)?,
         };
-        if is_json(&ct) && !bytes.as_bytes().is_empty() {
+        if is_json(ct) && !bytes.as_bytes().is_empty() {
             let v = super::json::decode(lua, &bytes.as_bytes())
                 .map_err(|e| BadBody::new(400, format!("malformed JSON body: {e}")))?;
             req.raw_set("json", v)?;
