@@ -64,7 +64,8 @@ static void load(const char *script) {
     luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* The response to a read of `len` bytes in `out`; its length, 0 to close. */
+/* Runs the handler for a read of `len` bytes at `in` and writes the response
+ * to `out`. Returns the response's length, 0 to close the connection. */
 static size_t respond(const char *in, size_t len) {
     const char *sp1 = memchr(in, ' ', len);
     const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - in)) : NULL;
@@ -87,10 +88,10 @@ static size_t respond(const char *in, size_t len) {
     size_t at = sizeof HEAD - 1;
     memcpy(out, HEAD, at);
     at += (size_t)snprintf(out + at, 32, "%zu\r\n\r\n", body_len);
-    if (body_len > sizeof out - at) return 0;
-    memcpy(out + at, body, body_len);
-    lua_settop(co, 0);
-    return at + body_len;
+    size_t total = body_len <= sizeof out - at ? at + body_len : 0;
+    if (total) memcpy(out + at, body, body_len);
+    lua_settop(co, 0);  /* the finished coroutine is empty again for the next read */
+    return total;
 }
 #else
 static const char RESPONSE[] =
