@@ -59,10 +59,7 @@ impl<'a> Ask<'a> {
 
     /// Every value of a header (names are lower case).
     fn all(&self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        crate::http::message::header_values(self.headers, name)
     }
 
     fn get_or_head(&self) -> bool {

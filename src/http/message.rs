@@ -95,11 +95,19 @@ pub struct Request {
 impl Request {
     /// The first value of a header (name in lower case).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        header_values(&self.headers, name).next()
     }
+}
+
+/// Every value of a header in `headers`, in order (name in lower case).
+pub fn header_values<'a, 'n>(
+    headers: &'a [RequestHeader],
+    name: &'n str,
+) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+    headers
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
 }
 
 /// The bytes of a whole body: our own, or held where they were made (a Lua

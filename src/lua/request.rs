@@ -549,10 +549,9 @@ unsafe extern "C-unwind" fn req_field(l: *mut mlua::ffi::lua_State) -> c_int {
 }
 
 fn content_type(ctx: &BodyCtx) -> &[u8] {
-    ctx.headers
-        .iter()
-        .find(|(n, _)| n == "content-type")
-        .map_or(&[], |(_, v)| v.as_slice())
+    crate::http::message::header_values(&ctx.headers, "content-type")
+        .next()
+        .unwrap_or_default()
 }
 
 fn media_type_is(ct: &[u8], want: &str) -> bool {

@@ -203,12 +203,7 @@ fn build_head(
         }
         headers.push((name, value.into()));
     }
-    let values = |name: &'static str| {
-        headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
-    };
+    let values = |name| crate::http::message::header_values(&headers, name);
 
     match hosts {
         0 if version == Version::Http11 => return err(400, "missing Host"),
